@@ -1,0 +1,57 @@
+/**
+ * The three proompteng run kinds runguard guards, and the facts about them every part of the
+ * product shares (SPEC §1). Nothing else in the code base spells a group or plural by hand.
+ */
+
+export type RunKindName = 'AgentRun' | 'OrchestrationRun' | 'ToolRun'
+
+export interface RunKind {
+  readonly kind: RunKindName
+  readonly group: string
+  readonly version: 'v1alpha1'
+  readonly plural: string
+  /** Label that marks the Jobs (or, for OrchestrationRun, child runs) created for a run. */
+  readonly childLabel: string
+}
+
+export const LABEL_AGENT_RUN = 'agents.proompteng.ai/agent-run'
+export const LABEL_TOOL_RUN = 'agents.proompteng.ai/tool-run'
+export const LABEL_ORCHESTRATION_RUN = 'agents.proompteng.ai/orchestration-run'
+export const LABEL_ORCHESTRATION_STEP = 'agents.proompteng.ai/orchestration-step'
+export const ANNOTATION_RETAIN = 'agents.proompteng.ai/retain'
+export const ANNOTATION_HELD_JOB_TTL = 'runguard.proompteng.ai/ttl-seconds-after-finished'
+
+export const RUN_KINDS: readonly RunKind[] = [
+  { kind: 'AgentRun', group: 'agents.proompteng.ai', version: 'v1alpha1', plural: 'agentruns', childLabel: LABEL_AGENT_RUN },
+  {
+    kind: 'OrchestrationRun',
+    group: 'orchestration.proompteng.ai',
+    version: 'v1alpha1',
+    plural: 'orchestrationruns',
+    childLabel: LABEL_ORCHESTRATION_RUN,
+  },
+  { kind: 'ToolRun', group: 'tools.proompteng.ai', version: 'v1alpha1', plural: 'toolruns', childLabel: LABEL_TOOL_RUN },
+]
+
+/** Labels that mark a Job as belonging to a run (the Job-TTL hold and the Job informer select on these). */
+export const JOB_RUN_LABELS = [LABEL_AGENT_RUN, LABEL_TOOL_RUN] as const
+
+export function runKindByResource(group: string, plural: string): RunKind | undefined {
+  return RUN_KINDS.find((k) => k.group === group && k.plural === plural)
+}
+
+export function runKindByName(kind: string): RunKind | undefined {
+  return RUN_KINDS.find((k) => k.kind === kind)
+}
+
+export const PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const
+export type Phase = (typeof PHASES)[number]
+export const TERMINAL_PHASES: readonly Phase[] = ['Succeeded', 'Failed', 'Cancelled']
+
+export function isPhase(value: unknown): value is Phase {
+  return typeof value === 'string' && (PHASES as readonly string[]).includes(value)
+}
+
+export function isTerminalPhase(value: unknown): boolean {
+  return typeof value === 'string' && (TERMINAL_PHASES as readonly string[]).includes(value)
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds the real control-plane binaries the integration tests and the sandbox run:
+# etcd, kube-apiserver, kube-controller-manager and kubectl, from the Go modules pinned in
+# ./etcd/go.mod and ./kube/go.mod. Output: $RUNGUARD_CACHE/controlplane/<key>/bin, where the key
+# is a hash of the pins, so the binaries are rebuilt only when the pinned versions change.
+#
+# When KUBEBUILDER_ASSETS points at envtest binaries, those are used for whatever they contain
+# (etcd, kube-apiserver, kubectl); only what is missing (kube-controller-manager) is built.
+#
+# Prints the bin directory on stdout; progress goes to stderr.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cache="${RUNGUARD_CACHE:-$root/.cache}"
+
+if ! command -v go >/dev/null 2>&1; then
+  for candidate in /usr/local/go/bin /usr/lib/go/bin; do
+    [ -x "$candidate/go" ] && PATH="$candidate:$PATH" && break
+  done
+fi
+command -v go >/dev/null 2>&1 || { echo "build.sh: the Go toolchain (go) is required to build the control plane" >&2; exit 2; }
+
+key="$(cat "$here/kube/go.mod" "$here/kube/go.sum" "$here/etcd/go.mod" "$here/etcd/go.sum" | sha256sum | cut -c1-16)"
+k8s_version="$(awk '/^require k8s.io\/kubernetes /{print $3}' "$here/kube/go.mod")"
+bin="$cache/controlplane/$k8s_version-$key/bin"
+mkdir -p "$bin"
+
+export CGO_ENABLED=0
+flags=(-trimpath -ldflags "-s -w")
+
+have() { [ -x "$1/$2" ]; }
+source_of() { # prints the directory a binary should be taken from, preferring KUBEBUILDER_ASSETS
+  if [ -n "${KUBEBUILDER_ASSETS:-}" ] && have "$KUBEBUILDER_ASSETS" "$1"; then echo "$KUBEBUILDER_ASSETS"; else echo "$bin"; fi
+}
+
+need_etcd=0; need_kube=()
+have "$(source_of etcd)" etcd || need_etcd=1
+for cmd in kube-apiserver kube-controller-manager kubectl; do
+  have "$(source_of "$cmd")" "$cmd" || need_kube+=("$cmd")
+done
+
+if [ "$need_etcd" = 1 ]; then
+  echo "building etcd into $bin (first time only)..." >&2
+  (cd "$here/etcd" && go build "${flags[@]}" -o "$bin/etcd.tmp" go.etcd.io/etcd/server/v3 && mv "$bin/etcd.tmp" "$bin/etcd")
+fi
+for cmd in "${need_kube[@]}"; do
+  echo "building $cmd $k8s_version into $bin (first time only; many minutes on 2 cores)..." >&2
+  (cd "$here/kube" && go build "${flags[@]}" -o "$bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd" && mv "$bin/$cmd.tmp" "$bin/$cmd")
+done
+
+# One directory with all four, so callers need a single path.
+for cmd in etcd kube-apiserver kube-controller-manager kubectl; do
+  src="$(source_of "$cmd")"
+  [ "$src" = "$bin" ] || ln -sf "$src/$cmd" "$bin/$cmd"
+done
+echo "$bin"
