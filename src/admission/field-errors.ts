@@ -61,5 +61,9 @@ export function ok(warnings: string[] = []): RuleResult {
 }
 
 export function merge(results: readonly RuleResult[]): RuleResult {
-  return { errors: results.flatMap((r) => r.errors), warnings: results.flatMap((r) => r.warnings) }
+  return {
+    errors: results.flatMap((r) => r.errors),
+    warnings: results.flatMap((r) => r.warnings),
+    warned: results.flatMap((r) => r.warned ?? []),
+  }
 }

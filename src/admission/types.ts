@@ -81,6 +81,8 @@ export interface FieldError {
 export interface RuleResult {
   errors: FieldError[]
   warnings: string[]
+  /** Violations admitted because their rule set is in `warn` enforcement; still reported as Events. */
+  warned?: FieldError[]
 }
 
 /** Everything a rule may look at. Pure data: no clients, no clocks other than `now`. */

@@ -1,0 +1,48 @@
+/**
+ * What a webhook definition in `webhooks/` says. Each definition is the single source for both
+ * the HTTP route the server registers and the Validating/MutatingWebhookConfiguration rendered
+ * into `manifests/`, so paths and rules cannot drift apart.
+ */
+import type { Mutator, Operation, ValidationRule } from './types.ts'
+
+export type WebhookMode = 'validating' | 'mutating'
+
+/** One row of the dispatch table: which rules run for which resource, subresource and operation. */
+export interface Route {
+  /** Stable name for logs and metrics, e.g. `run-spec`. */
+  name: string
+  groups: readonly string[]
+  versions: readonly string[]
+  resources: readonly string[]
+  subResource: '' | 'status'
+  operations: readonly Operation[]
+  validators: readonly ValidationRule[]
+  mutators: readonly Mutator[]
+  /** ajv JSON Schema guarding the object's shape before any rule sees it. */
+  objectSchema: object
+  /** Status rules may be skipped by the break-glass allow-list; spec rules never. */
+  breakGlass: boolean
+  /** Violations found by this route are reported as InvalidSpec Events. */
+  reportsInvalidSpec: boolean
+}
+
+export interface MatchCondition {
+  name: string
+  expression: string
+}
+
+export interface WebhookDefinition {
+  /** The webhook's name as kubectl prints it: `admission webhook "<name>" denied the request`. */
+  name: string
+  mode: WebhookMode
+  /** HTTPS path on the webhook server. Several definitions may share one path. */
+  path: string
+  failurePolicy: 'Fail' | 'Ignore'
+  sideEffects: 'None' | 'NoneOnDryRun'
+  /** ≤ 5 s (SPEC §6): the API server holds the user's write while it waits. */
+  timeoutSeconds: number
+  reinvocationPolicy?: 'Never' | 'IfNeeded'
+  /** CEL pre-filters evaluated by the API server, so unrelated objects never reach us. */
+  matchConditions?: readonly MatchCondition[]
+  routes: readonly Route[]
+}

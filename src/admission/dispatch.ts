@@ -1,0 +1,109 @@
+/**
+ * Dispatch (STYLE §6): find the route for a request among the routes the webhook definitions
+ * declare, guard the object's shape, and run that route's validators or mutators. Pure: a request
+ * in, a Decision out — no HTTP, no network, no clock of its own.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import jsonpatch from 'fast-json-patch'
+import type { Config } from '../config.ts'
+import { isJsonObject, type KubeObject } from '../kube/objects.ts'
+import type { Route, WebhookMode } from './definition.ts'
+import { fieldError, merge } from './field-errors.ts'
+import { allowed, denied, errored, patched, withWarnings } from './response.ts'
+import type { AdmissionRequest, Decision, FieldError, JsonPatchOperation, RuleContext } from './types.ts'
+
+export interface DispatchInput {
+  request: AdmissionRequest
+  config: Config
+  now: Date
+  mode: WebhookMode
+}
+
+/** Compiled shape guards, one per schema object (compiled on first use, never at import). */
+const ajv = new Ajv({ allErrors: true, strict: false })
+const guards = new WeakMap<object, ValidateFunction>()
+
+function guardFor(schema: object): ValidateFunction {
+  let guard = guards.get(schema)
+  if (!guard) {
+    guard = ajv.compile(schema)
+    guards.set(schema, guard)
+  }
+  return guard
+}
+
+function toFieldErrors(prefix: string, errors: ErrorObject[] | null | undefined): FieldError[] {
+  return (errors ?? []).map((e) => {
+    const path = e.instancePath.split('/').filter(Boolean).join('.')
+    const field = [prefix, path].filter(Boolean).join('.') || prefix
+    return fieldError.invalid(field, undefined, 'MalformedObject', e.message ?? 'has the wrong shape')
+  })
+}
+
+export function findRoute(routes: readonly Route[], request: AdmissionRequest): Route | undefined {
+  const sub = request.subResource ?? ''
+  return routes.find(
+    (route) =>
+      route.groups.includes(request.resource.group) &&
+      route.resources.includes(request.resource.resource) &&
+      route.subResource === sub &&
+      route.operations.includes(request.operation),
+  )
+}
+
+/** The identity that may skip the status rules, or undefined. Matches users first, then groups. */
+export function breakGlassIdentity(request: AdmissionRequest, config: Config): string | undefined {
+  const user = request.userInfo?.username
+  if (user && config.breakGlassUsers.includes(user)) return user
+  const group = request.userInfo?.groups?.find((g) => config.breakGlassGroups.includes(g))
+  return group ? `${user ?? '<unknown>'} (group ${group})` : undefined
+}
+
+export function dispatch(routes: readonly Route[], input: DispatchInput): Decision {
+  return decide(findRoute(routes, input.request), input)
+}
+
+/** The decision for a request whose route is already known (undefined: no route claims it). */
+export function decide(route: Route | undefined, { request, config, now, mode }: DispatchInput): Decision {
+  // A resource no route claims means the webhook configuration sends more than we own; refusing
+  // it would break unrelated workloads, so it is admitted (the caller logs and counts it).
+  if (!route) return allowed('UnhandledResource')
+
+  const newObject = request.object ?? undefined
+  const oldObject = request.oldObject ?? undefined
+  if (!isJsonObject(newObject)) {
+    return errored(400, `request.object is missing or not an object (${request.operation} ${request.resource.resource})`, 'MalformedObject')
+  }
+  const guard = guardFor(route.objectSchema)
+  const malformed = guard(newObject) ? [] : toFieldErrors('', guard.errors)
+  if (request.operation === 'UPDATE') {
+    if (!isJsonObject(oldObject)) return errored(400, 'request.oldObject is missing or not an object for UPDATE', 'MalformedObject')
+    if (!guard(oldObject)) malformed.push(...toFieldErrors('oldObject', guard.errors))
+  }
+  if (malformed.length > 0) return { ...denied(malformed, 400), reason: 'MalformedObject' }
+
+  if (route.breakGlass) {
+    const bypassedBy = breakGlassIdentity(request, config)
+    if (bypassedBy) return { ...allowed('BreakGlass'), bypassedBy }
+  }
+
+  const ctx: RuleContext = { request, oldObject: isJsonObject(oldObject) ? oldObject : undefined, newObject, config, now }
+  return mode === 'validating' ? validate(route, ctx) : mutate(route, ctx)
+}
+
+function validate(route: Route, ctx: RuleContext): Decision {
+  const result = merge(route.validators.map((rule) => rule(ctx)))
+  // Every spec violation is reported, denied or warn-only: the Event is the trail operators
+  // follow even when enforcement lets the object in.
+  const invalidSpec = route.reportsInvalidSpec ? [...result.errors, ...(result.warned ?? [])] : []
+  const decision = result.errors.length > 0 ? denied(result.errors) : allowed()
+  return { ...withWarnings(decision, result.warnings), invalidSpec }
+}
+
+function mutate(route: Route, ctx: RuleContext): Decision {
+  const original = ctx.newObject as KubeObject
+  const draft = structuredClone(original)
+  const warnings = route.mutators.flatMap((mutator) => mutator(ctx, draft))
+  const patch = jsonpatch.compare(original, draft) as JsonPatchOperation[]
+  return withWarnings(patched(patch), warnings)
+}

@@ -1,0 +1,142 @@
+/**
+ * `runguard webhook`: wires config, logger, metrics, event recorder, TLS and the two Fastify
+ * apps together, listens, and drains on shutdown. startWebhookServer() is separate from signal
+ * handling so tests can start and stop servers in-process.
+ */
+import type { Server as TlsServer } from 'node:tls'
+import type { FastifyInstance } from 'fastify'
+import closeWithGrace from 'close-with-grace'
+import type { Config } from '../config.ts'
+import { EventRecorder } from '../events/recorder.ts'
+import { kubeEventTransport } from '../events/transport.ts'
+import { loadKubeConfig } from '../kube/client.ts'
+import type { Logger } from '../log.ts'
+import { createMetrics, type Metrics } from '../metrics.ts'
+import { version } from '../version.ts'
+import { WEBHOOKS } from '../../webhooks/index.ts'
+import { buildMetricsApp } from './metrics-app.ts'
+import { CertificateWatcher } from './tls.ts'
+import { buildWebhookApp } from './webhook-app.ts'
+
+export interface WebhookServerOptions {
+  port: number
+  host: string
+  tlsCert: string
+  tlsKey: string
+  metricsPort: number
+  metricsHost?: string
+  kubeconfig?: string
+  bodyLimit?: number
+  certPollMs?: number
+}
+
+export interface RunningWebhookServer {
+  app: FastifyInstance
+  metricsApp: FastifyInstance
+  metrics: Metrics
+  recorder: EventRecorder | undefined
+  certificates: CertificateWatcher
+  /** Actual ports (useful when 0 was asked for). */
+  port: number
+  metricsPort: number
+  /** Stops accepting, drains in-flight requests, flushes Events. */
+  close(): Promise<void>
+}
+
+export async function startWebhookServer(
+  options: WebhookServerOptions,
+  config: Config,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RunningWebhookServer> {
+  const metrics = createMetrics({ component: 'webhook', version: version() })
+  const recorder = createRecorder(config, logger, metrics, env, options.kubeconfig)
+
+  let draining = false
+  let app: FastifyInstance | undefined
+  const certificates = new CertificateWatcher({
+    certFile: options.tlsCert,
+    keyFile: options.tlsKey,
+    logger,
+    pollIntervalMs: options.certPollMs,
+    onReload: (pair) => {
+      // New handshakes use the new pair; open connections keep theirs.
+      ;(app?.server as unknown as TlsServer | undefined)?.setSecureContext({ cert: pair.cert, key: pair.key })
+      metrics.certExpiry.set(pair.notAfter.getTime() / 1000)
+    },
+  })
+  metrics.certExpiry.set(certificates.keyPair.notAfter.getTime() / 1000)
+
+  app = await buildWebhookApp({
+    config,
+    logger,
+    metrics,
+    events: recorder,
+    webhooks: WEBHOOKS,
+    https: certificates.keyPair,
+    bodyLimit: options.bodyLimit,
+    isReady: () => !draining,
+  })
+  const metricsApp = buildMetricsApp(metrics, () => !draining && app !== undefined)
+
+  await app.listen({ port: options.port, host: options.host })
+  await metricsApp.listen({ port: options.metricsPort, host: options.metricsHost ?? options.host })
+  certificates.start()
+  const port = addressPort(app)
+  const metricsPort = addressPort(metricsApp)
+  logger.info({ port, metricsPort, webhooks: WEBHOOKS.map((w) => `${w.name} ${w.path}`), events: recorder !== undefined }, 'webhook server listening')
+
+  const server = app
+  return {
+    app: server,
+    metricsApp,
+    metrics,
+    recorder,
+    certificates,
+    port,
+    metricsPort,
+    async close() {
+      draining = true
+      certificates.stop()
+      await server.close()
+      await recorder?.flush()
+      await metricsApp.close()
+    },
+  }
+}
+
+function addressPort(app: FastifyInstance): number {
+  const address = app.server.address()
+  return typeof address === 'object' && address ? address.port : 0
+}
+
+function createRecorder(config: Config, logger: Logger, metrics: Metrics, env: NodeJS.ProcessEnv, kubeconfig?: string): EventRecorder | undefined {
+  let kube
+  try {
+    kube = loadKubeConfig(env, kubeconfig)
+  } catch (err) {
+    logger.warn({ err }, 'kubeconfig unusable; admission keeps working, Events are off')
+    return undefined
+  }
+  if (!kube) {
+    logger.info('no in-cluster config and no KUBECONFIG; admission keeps working, Events are off')
+    return undefined
+  }
+  logger.info({ kubeconfig: kube.source }, 'kube access configured for Events')
+  return new EventRecorder({
+    transport: kubeEventTransport(kube.kubeConfig),
+    config,
+    metrics,
+    logger,
+    component: 'runguard.proompteng.ai/webhook',
+  })
+}
+
+/** Installs signal handlers that drain the server; used by the CLI only. */
+export function closeOnSignals(server: RunningWebhookServer, logger: Logger, delayMs = 25_000): void {
+  closeWithGrace({ delay: delayMs, logger: false }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'fatal error; shutting down')
+    else logger.info({ signal }, 'shutting down: draining in-flight admission requests')
+    await server.close()
+  })
+}

@@ -1,0 +1,198 @@
+/**
+ * The webhook HTTP adapter: decode → dispatch → encode, nothing else (STYLE §2). One Fastify
+ * route per path declared in `webhooks/`; policy lives in src/admission and knows no HTTP.
+ */
+import { randomBytes } from 'node:crypto'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { WebhookDefinition, WebhookMode } from '../admission/definition.ts'
+import { formatFieldErrors } from '../admission/field-errors.ts'
+import { decodeReview, reviewAdmission } from '../admission/review.ts'
+import type { AdmissionRequest, Decision } from '../admission/types.ts'
+import type { Config } from '../config.ts'
+import type { Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
+
+/** What the webhook needs of the event recorder (src/events). Sending never blocks the answer. */
+export interface AdmissionEventSink {
+  warning(regarding: EventTarget, reason: string, message: string, options?: { action?: string }): void
+}
+
+export interface EventTarget {
+  apiVersion: string
+  kind: string
+  name: string
+  namespace?: string
+  uid?: string
+}
+
+export interface WebhookAppOptions {
+  config: Config
+  logger: Logger
+  metrics: Metrics
+  events: AdmissionEventSink | undefined
+  webhooks: readonly WebhookDefinition[]
+  /** Serving pair; omitted only in tests that use inject(). */
+  https?: { cert: string; key: string }
+  /** The API server may send several MiB (object + oldObject); default 16 MiB. */
+  bodyLimit?: number
+  now?: () => Date
+  /** Readiness beyond "the server is listening", e.g. false while draining. */
+  isReady?: () => boolean
+}
+
+export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
+
+interface PathGroup {
+  path: string
+  mode: WebhookMode
+  definitions: WebhookDefinition[]
+}
+
+/** Groups definitions by path; a path serving both modes is a definition bug, caught at start. */
+export function groupByPath(webhooks: readonly WebhookDefinition[]): PathGroup[] {
+  const groups = new Map<string, PathGroup>()
+  for (const definition of webhooks) {
+    const group = groups.get(definition.path)
+    if (!group) {
+      groups.set(definition.path, { path: definition.path, mode: definition.mode, definitions: [definition] })
+    } else if (group.mode !== definition.mode) {
+      throw new Error(`webhook ${definition.name}: path ${definition.path} already serves ${group.mode} webhooks`)
+    } else {
+      group.definitions.push(definition)
+    }
+  }
+  return [...groups.values()]
+}
+
+/** W3C trace context when the caller sent one, so our log line joins the API server's trace. */
+function traceId(request: FastifyRequest): string {
+  const header = request.headers.traceparent
+  const parts = typeof header === 'string' ? header.split('-') : []
+  return parts.length >= 4 && /^[0-9a-f]{32}$/.test(parts[1] ?? '') ? (parts[1] as string) : randomBytes(16).toString('hex')
+}
+
+function eventTarget(request: AdmissionRequest): EventTarget {
+  const object = request.object ?? request.oldObject ?? undefined
+  const kind = request.kind
+  return {
+    apiVersion: kind.group ? `${kind.group}/${kind.version}` : kind.version,
+    kind: kind.kind,
+    name: request.name ?? object?.metadata?.name ?? object?.metadata?.generateName ?? '<unnamed>',
+    namespace: request.namespace,
+    uid: object?.metadata?.uid,
+  }
+}
+
+export async function buildWebhookApp(options: WebhookAppOptions): Promise<FastifyInstance> {
+  const { config, metrics, webhooks } = options
+  const logger = options.logger
+  const now = options.now ?? (() => new Date())
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // One log line per decision, written below; Fastify's two per request would double it.
+    disableRequestLogging: true,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
+    return503OnClosing: true,
+  })
+
+  // Malformed bodies (bad JSON, wrong content type, too large) get a JSON 4xx and one log line.
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const statusCode = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500
+    const webhook = request.routeOptions.url ?? request.url
+    metrics.webhookRequests.inc({ webhook, code: String(statusCode) })
+    if (statusCode >= 500) logger.error({ err, webhook }, 'admission request failed')
+    else logger.warn({ webhook, statusCode, reason: err.code, error: err.message }, 'admission request rejected before review')
+    void reply.code(statusCode).send({ message: err.message, code: err.code ?? 'Error' })
+  })
+
+  app.get('/livez', async () => 'ok')
+  app.get('/readyz', async (_request, reply) => {
+    if (options.isReady && !options.isReady()) return reply.code(503).send('not ready')
+    return 'ok'
+  })
+
+  for (const group of groupByPath(webhooks)) {
+    const routes = group.definitions.flatMap((d) => d.routes)
+    const webhookOf = new Map(group.definitions.flatMap((d) => d.routes.map((r) => [r, d.name] as const)))
+    metrics.webhookRequests.inc({ webhook: group.path, code: '200' }, 0)
+
+    app.post(group.path, async (request: FastifyRequest, reply: FastifyReply) => {
+      const started = process.hrtime.bigint()
+      const endTimer = metrics.webhookLatency.startTimer({ webhook: group.path })
+      metrics.webhookInFlight.inc({ webhook: group.path })
+      try {
+        const decoded = decodeReview(request.body)
+        if ('error' in decoded) {
+          metrics.webhookRequests.inc({ webhook: group.path, code: '400' })
+          logger.warn({ webhook: group.path, trace: traceId(request), error: decoded.error }, 'malformed admission review')
+          return reply.code(400).send({ message: decoded.error, code: 'BadRequest' })
+        }
+        const outcome = reviewAdmission(routes, group.mode, decoded.request, config, now())
+        const { decision } = outcome
+        const req = decoded.request
+        emitEvents(options, req, decision)
+        metrics.webhookRequests.inc({ webhook: group.path, code: '200' })
+        metrics.admissionDecisions.inc({
+          webhook: group.path,
+          kind: req.kind.kind,
+          operation: req.operation,
+          allowed: String(decision.allowed),
+          reason: decision.reason,
+        })
+        if (decision.bypassedBy) metrics.breakGlassBypasses.inc({ kind: req.kind.kind, user: decision.bypassedBy })
+        logDecision(logger, {
+          webhook: (outcome.route && webhookOf.get(outcome.route)) ?? 'unhandled',
+          request: req,
+          decision,
+          trace: traceId(request),
+          micros: Number((process.hrtime.bigint() - started) / 1000n),
+        })
+        return reply.code(200).send(outcome.review)
+      } finally {
+        metrics.webhookInFlight.dec({ webhook: group.path })
+        endTimer()
+      }
+    })
+  }
+  return app
+}
+
+function emitEvents(options: WebhookAppOptions, request: AdmissionRequest, decision: Decision): void {
+  // Dry runs promise no side effects (sideEffects: NoneOnDryRun), so they never emit Events.
+  if (!options.events || request.dryRun || decision.invalidSpec.length === 0) return
+  options.events.warning(eventTarget(request), 'InvalidSpec', formatFieldErrors(decision.invalidSpec), { action: 'Admission' })
+}
+
+interface DecisionLog {
+  webhook: string
+  request: AdmissionRequest
+  decision: Decision
+  trace: string
+  micros: number
+}
+
+function logDecision(logger: Logger, { webhook, request, decision, trace, micros }: DecisionLog): void {
+  const fields = {
+    webhook,
+    uid: request.uid,
+    trace,
+    kind: request.kind.kind,
+    subResource: request.subResource,
+    operation: request.operation,
+    namespace: request.namespace,
+    name: request.name,
+    user: request.userInfo?.username,
+    dryRun: request.dryRun === true,
+    allowed: decision.allowed,
+    reason: decision.reason,
+    message: decision.message,
+    warnings: decision.warnings.length > 0 ? decision.warnings : undefined,
+    patchOps: decision.patch?.length,
+    micros,
+  }
+  if (decision.bypassedBy) logger.warn({ ...fields, bypassedBy: decision.bypassedBy }, 'status rules bypassed by break-glass identity')
+  else if (decision.reason === 'UnhandledResource') logger.warn(fields, 'admission request for a resource no webhook route handles; admitted')
+  else if (!decision.allowed) logger.info(fields, 'admission denied')
+  else logger.debug(fields, 'admission allowed')
+}
