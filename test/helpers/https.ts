@@ -1,0 +1,96 @@
+/** A tiny HTTPS client for server tests: real TLS, caller-chosen CA, keep-alive optional. */
+import { Agent, request as httpsRequest } from 'node:https'
+import { request as httpRequest } from 'node:http'
+import type { TLSSocket } from 'node:tls'
+
+export interface HttpResult {
+  status: number
+  body: string
+  json: unknown
+  /** SHA-256 fingerprint of the certificate the server presented. */
+  peerFingerprint?: string
+}
+
+export interface PostOptions {
+  ca: string | string[]
+  agent?: Agent
+  contentType?: string
+  /** Send the body in two halves with a pause between them (to keep a request in flight). */
+  pauseMidBodyMs?: number
+  onFirstHalfSent?: () => void
+}
+
+function parse(body: string): unknown {
+  try {
+    return JSON.parse(body)
+  } catch {
+    return undefined
+  }
+}
+
+export function postHttps(port: number, path: string, body: string | Buffer, options: PostOptions): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const payload = typeof body === 'string' ? Buffer.from(body) : body
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        ca: options.ca,
+        servername: 'localhost',
+        agent: options.agent ?? false,
+        headers: { 'content-type': options.contentType ?? 'application/json', 'content-length': payload.length },
+      },
+      (res) => {
+        const socket = res.socket as TLSSocket
+        const peerFingerprint = socket.getPeerCertificate?.()?.fingerprint256
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8')
+          resolve({ status: res.statusCode ?? 0, body: text, json: parse(text), peerFingerprint })
+        })
+      },
+    )
+    req.on('error', reject)
+    if (options.pauseMidBodyMs) {
+      const half = Math.floor(payload.length / 2)
+      req.write(payload.subarray(0, half))
+      options.onFirstHalfSent?.()
+      setTimeout(() => req.end(payload.subarray(half)), options.pauseMidBodyMs)
+    } else {
+      req.end(payload)
+    }
+  })
+}
+
+export function getHttps(port: number, path: string, ca: string): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path, ca, servername: 'localhost', agent: false }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        resolve({ status: res.statusCode ?? 0, body: text, json: parse(text) })
+      })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+export function getHttp(port: number, path: string): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        resolve({ status: res.statusCode ?? 0, body: text, json: parse(text) })
+      })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
