@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1.7
+# runguard: one image, two processes (`runguard webhook`, `runguard reconcile`).
+
+# --- build: compile TypeScript with the dev toolchain --------------------------------------
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY webhooks ./webhooks
+RUN npm run build
+
+# --- deps: production dependencies only ------------------------------------------------------
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# The `node` dev dependency pins Node for npm scripts; the image already is Node 24.
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
+
+# --- final: compiled output + production node_modules, non-root, read-only root fs ----------
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY package.json ./
+USER 65532:65532
+EXPOSE 8443 9090 9091
+ENTRYPOINT ["node", "/app/dist/src/cli.js"]
+CMD ["webhook"]
