@@ -12,7 +12,6 @@ import { renderWebhookConfigurations } from './admission/manifests.ts'
 import { checkObjects, InputError, parseObjects } from './check.ts'
 import { ConfigError, loadConfig, settingsMarkdown, type Config } from './config.ts'
 import { createLogger } from './log.ts'
-import { closeOnSignals, startWebhookServer } from './server/main.ts'
 import { version } from './version.ts'
 import { EXCLUDED_NAMESPACES, WEBHOOKS } from '../webhooks/index.ts'
 
@@ -59,6 +58,8 @@ program
   .action(async (flags: { port: number; host: string; tlsCert: string; tlsKey: string; metricsPort: number; kubeconfig?: string; bodyLimit: number }) => {
     const config = configOrExit()
     const logger = createLogger(config.logLevel, 'webhook')
+    // Loaded on demand so `check`, `manifests` and `config` start without the server's modules.
+    const { closeOnSignals, startWebhookServer } = await import('./server/main.ts')
     try {
       const server = await startWebhookServer(
         { port: flags.port, host: flags.host, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, metricsPort: flags.metricsPort, kubeconfig: flags.kubeconfig, bodyLimit: flags.bodyLimit },
