@@ -1,0 +1,59 @@
+/**
+ * Strict RFC 3339 date-times (SPEC §2 rule 9), accepted exactly as Go's time.RFC3339 parses
+ * them, because every Kubernetes client reading these fields decodes them into metav1.Time.
+ * Date.parse is no use here: it accepts `2026-02-30`, `2026-02-07 10:00`, bare dates and
+ * local times without an offset.
+ *
+ * Accepted: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, uppercase `T` and `Z`, real calendar
+ * dates, seconds 00–59 (Go rejects leap second 60), any number of fraction digits (Go keeps 9).
+ */
+
+const PATTERN = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:(Z)|([+-])(\d{2}):(\d{2}))$/
+
+/** An instant with nanosecond precision; two spellings of the same instant compare equal. */
+export interface Instant {
+  /** Seconds since the Unix epoch (UTC). */
+  seconds: number
+  nanos: number
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28
+  return [4, 6, 9, 11].includes(month) ? 30 : 31
+}
+
+export function parseRfc3339(text: unknown): Instant | undefined {
+  if (typeof text !== 'string') return undefined
+  const m = PATTERN.exec(text)
+  if (!m) return undefined
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number]
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined
+  if (hour > 23 || minute > 59 || second > 59) return undefined
+  let offsetMinutes = 0
+  if (!m[8]) {
+    const offHour = Number(m[10])
+    const offMinute = Number(m[11])
+    if (offHour > 23 || offMinute > 59) return undefined
+    offsetMinutes = (m[9] === '-' ? -1 : 1) * (offHour * 60 + offMinute)
+  }
+  const nanos = m[7] ? Number(m[7].slice(0, 9).padEnd(9, '0')) : 0
+  const epochMs = Date.UTC(year, month - 1, day, hour, minute, second)
+  // Date.UTC maps years 0–99 onto 1900–1999; setUTCFullYear puts them back where RFC 3339 means.
+  const date = new Date(epochMs)
+  if (year < 100) date.setUTCFullYear(year)
+  return { seconds: date.getTime() / 1000 - offsetMinutes * 60, nanos }
+}
+
+export function isRfc3339(text: unknown): text is string {
+  return parseRfc3339(text) !== undefined
+}
+
+/** Negative when a is earlier than b, 0 when they are the same instant. */
+export function compareInstants(a: Instant, b: Instant): number {
+  return a.seconds === b.seconds ? a.nanos - b.nanos : a.seconds - b.seconds
+}
+
+/** `now` as Kubernetes writes timestamps (metav1.Time): UTC, whole seconds, `Z`. */
+export function formatRfc3339(now: Date): string {
+  return now.toISOString().replace(/\.\d{3}Z$/, 'Z')
+}

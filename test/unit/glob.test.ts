@@ -1,0 +1,41 @@
+import t from 'tap'
+
+import { firstMatch, globToRegExp, matchesAny, matchGlob } from '../../src/admission/glob.ts'
+
+const scenarios: Array<{ name: string; pattern: string; value: string; match: boolean }> = [
+  { name: 'literal matches itself', pattern: 'nginx', value: 'nginx', match: true },
+  { name: 'anchored: literal does not match a longer value', pattern: 'nginx', value: 'nginx:1.27', match: false },
+  { name: 'anchored: literal does not match a suffix', pattern: 'nginx', value: 'docker.io/nginx', match: false },
+  { name: '* alone matches anything', pattern: '*', value: 'registry.example/team/app:1.0@sha256:abc', match: true },
+  { name: '* alone matches the empty string', pattern: '*', value: '', match: true },
+  { name: '* crosses / and :', pattern: 'registry.example/*', value: 'registry.example/team/app:1.0', match: true },
+  { name: '* in the middle', pattern: 'registry.example/*/app:*', value: 'registry.example/a/b/app:2', match: true },
+  { name: 'prefix glob does not match another registry', pattern: 'registry.example/*', value: 'registry.example.evil/app', match: false },
+  { name: 'dot is literal, not any character', pattern: 'a.b', value: 'axb', match: false },
+  { name: '? matches exactly one character', pattern: 'app:1.?', value: 'app:1.7', match: true },
+  { name: '? does not match zero characters', pattern: 'app:1.?', value: 'app:1.', match: false },
+  { name: '? does not match two characters', pattern: 'app:1.?', value: 'app:1.10', match: false },
+  { name: '? matches one multibyte character', pattern: 'caf?', value: 'café', match: true },
+  { name: 'regex metacharacters are literal', pattern: 'a+b(c)[d]{1}|$^\\', value: 'a+b(c)[d]{1}|$^\\', match: true },
+  { name: 'regex metacharacters do not act as regex', pattern: 'a+', value: 'aaa', match: false },
+  { name: 'label key glob', pattern: 'team/*', value: 'team/owner', match: true },
+  { name: 'label key glob needs the prefix', pattern: 'team/*', value: 'teams/owner', match: false },
+  { name: '* matches across a newline', pattern: 'a*b', value: 'a\nb', match: true },
+]
+
+t.test('matchGlob', async (t) => {
+  for (const s of scenarios) {
+    t.equal(matchGlob(s.value, s.pattern), s.match, s.name)
+  }
+})
+
+t.test('compiled patterns are cached', async (t) => {
+  t.equal(globToRegExp('cache/*'), globToRegExp('cache/*'), 'same RegExp instance for the same pattern')
+})
+
+t.test('firstMatch and matchesAny', async (t) => {
+  t.equal(firstMatch('docker.io/library/nginx', ['quay.io/*', 'docker.io/*', '*']), 'docker.io/*', 'names the first pattern that matches')
+  t.equal(firstMatch('ghcr.io/x', ['quay.io/*']), undefined, 'undefined when nothing matches')
+  t.equal(matchesAny('x', []), false, 'an empty list matches nothing')
+  t.equal(matchesAny('ghcr.io/x', ['quay.io/*', 'ghcr.io/*']), true)
+})
