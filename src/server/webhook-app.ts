@@ -96,6 +96,9 @@ export async function buildWebhookApp(options: WebhookAppOptions): Promise<Fasti
     return503OnClosing: true,
   })
 
+  // The API server always sends application/json; anything else is a client mistake (415).
+  app.removeContentTypeParser(['text/plain'])
+
   // Malformed bodies (bad JSON, wrong content type, too large) get a JSON 4xx and one log line.
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
     const statusCode = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500

@@ -286,5 +286,5 @@ export function evaluateSpecPolicy(ctx: RuleContext): SpecPolicyResult {
 
 export const validateSpecPolicy: ValidationRule = (ctx: RuleContext): RuleResult => {
   const { denied, warned } = evaluateSpecPolicy(ctx)
-  return { errors: denied, warnings: warned.map(warningFor) }
+  return { errors: denied, warnings: warned.map(warningFor), warned }
 }
