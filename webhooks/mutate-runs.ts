@@ -5,6 +5,8 @@
 import type { WebhookDefinition } from '../src/admission/definition.ts'
 import { normaliseCancel } from '../src/admission/mutators/spec.ts'
 import { mutateStatus } from '../src/admission/mutators/status.ts'
+import { validateCancel } from '../src/admission/rules/spec-cancel.ts'
+import { validateStatus } from '../src/admission/rules/status.ts'
 import { RUN_GROUPS, RUN_RESOURCES, RUN_VERSIONS } from './routes.ts'
 import { runObjectSchema } from './schemas.ts'
 
@@ -24,11 +26,13 @@ export const mutateRuns: WebhookDefinition = {
       resources: RUN_RESOURCES,
       subResource: '',
       operations: ['CREATE', 'UPDATE'],
-      validators: [],
+      // Rules 1–3 have CEL backstops in the CRDs; denying here keeps runguard's message (and
+      // its InvalidSpec Event) in front of CEL's.
+      validators: [validateCancel],
       mutators: [normaliseCancel],
       objectSchema: runObjectSchema,
       breakGlass: false,
-      reportsInvalidSpec: false,
+      reportsInvalidSpec: true,
     },
     {
       name: 'run-status',
@@ -37,7 +41,8 @@ export const mutateRuns: WebhookDefinition = {
       resources: RUN_RESOURCES,
       subResource: 'status',
       operations: ['UPDATE'],
-      validators: [],
+      // Rules 6 and 7 have CEL backstops; denying here shows the old and new values CEL cannot.
+      validators: [validateStatus],
       mutators: [mutateStatus], // rules 10–12
       objectSchema: runObjectSchema,
       // Break-glass repair may need to remove a wrong timestamp, which rule 12 would restore.

@@ -16,6 +16,11 @@ export interface Route {
   resources: readonly string[]
   subResource: '' | 'status'
   operations: readonly Operation[]
+  /**
+   * In a validating webhook: the rules. In a mutating webhook: rules that deny before mutation —
+   * needed where the CRDs carry a CEL backstop for the same rule, since the API server evaluates
+   * CEL after mutating webhooks and before validating ones.
+   */
   validators: readonly ValidationRule[]
   mutators: readonly Mutator[]
   /** ajv JSON Schema guarding the object's shape before any rule sees it. */

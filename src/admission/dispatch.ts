@@ -104,6 +104,14 @@ function mutate(route: Route, ctx: RuleContext): Decision {
   const original = ctx.newObject as KubeObject
   const draft = structuredClone(original)
   const warnings = route.mutators.flatMap((mutator) => mutator(ctx, draft))
+  // The API server runs CRD schema and CEL validation between the mutating and the validating
+  // webhooks, so a rule the CRDs also enforce as a backstop must deny here — on the mutated
+  // object, so a timestamp rule 12 restored is not mistaken for a removal — or users would only
+  // ever see the terser CEL message. Rule warnings are left to the validating webhook.
+  if (route.validators.length > 0) {
+    const early = merge(route.validators.map((rule) => rule({ ...ctx, newObject: draft })))
+    if (early.errors.length > 0) return { ...denied(early.errors), invalidSpec: route.reportsInvalidSpec ? early.errors : [] }
+  }
   const patch = jsonpatch.compare(original, draft) as JsonPatchOperation[]
   return withWarnings(patched(patch), warnings)
 }

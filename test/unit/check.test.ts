@@ -25,7 +25,13 @@ t.test('denied: exit 1 with the message kubectl would print', async (t) => {
   t.equal(r.code, 1)
   t.match(r.stderr, /admission webhook "validate.runguard.proompteng.ai" denied the request: /)
   t.match(r.stderr, /spec\.workflow\.steps\[1\]\.name/)
-  t.match(r.stderr, /desiredState/)
+  t.match(r.stderr, /spec\.workflow\.steps\[2\]\.name/)
+})
+
+t.test('cancel rules deny in the mutating webhook, ahead of the CRD CEL backstops', async (t) => {
+  const r = runguard(['check', '-f', '-'], 'apiVersion: tools.proompteng.ai/v1alpha1\nkind: ToolRun\nmetadata: {name: t, namespace: d}\nspec: {toolRef: {name: x}, cancel: true, desiredState: Running}\n')
+  t.equal(r.code, 1)
+  t.match(r.stderr, /admission webhook "mutate.runguard.proompteng.ai" denied the request: spec.desiredState/)
 })
 
 t.test('UPDATE with --old: cancel is one-way', async (t) => {

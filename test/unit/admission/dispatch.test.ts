@@ -181,3 +181,25 @@ t.test('responses: uid echoed, status on denial, no patch from validating, warni
   t.equal(clamped[0]?.length, MAX_WARNING_LENGTH)
   t.same(clamped.slice(1), ['a b'])
 })
+
+t.test('mutating routes deny on their validators, judged on the mutated object, without doubling warnings', async (t) => {
+  const restoreCancel: Mutator = (_ctx, draft) => {
+    if (draft.spec?.cancel === 'yes') draft.spec.cancel = true
+    return []
+  }
+  const routes = [route({ validators: [denyCancel], mutators: [restoreCancel], reportsInvalidSpec: true })]
+  const fixed = dispatch(routes, { request: request({ object: { metadata: { name: 'r' }, spec: { cancel: 'yes' } } }), config, now, mode: 'mutating' })
+  t.equal(fixed.allowed, true, 'the validator sees what the mutators made of the object')
+  t.same(fixed.patch, [{ op: 'replace', path: '/spec/cancel', value: true }])
+  t.same(fixed.warnings, [], 'rule warnings are left to the validating webhook')
+  const deny = dispatch([route({ validators: [denyCancel], mutators: [noop], reportsInvalidSpec: true })], {
+    request: request({ object: { metadata: { name: 'r' }, spec: { cancel: 'yes' } } }),
+    config,
+    now,
+    mode: 'mutating',
+  })
+  t.equal(deny.allowed, false)
+  t.equal(deny.code, 422)
+  t.equal(deny.patch, undefined)
+  t.equal(deny.invalidSpec.length, 1, 'a mutating denial still reports InvalidSpec')
+})
