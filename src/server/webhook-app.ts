@@ -79,7 +79,9 @@ function eventTarget(request: AdmissionRequest): EventTarget {
     kind: kind.kind,
     name: request.name ?? object?.metadata?.name ?? object?.metadata?.generateName ?? '<unnamed>',
     namespace: request.namespace,
-    uid: object?.metadata?.uid,
+    // On CREATE the API server assigns a fresh uid to every attempt, for an object that was never
+    // stored; naming it would split one repeated problem into a series per attempt.
+    uid: request.operation === 'CREATE' ? undefined : object?.metadata?.uid,
   }
 }
 
