@@ -88,7 +88,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     }),
     reconcileTotal: new Counter({
       name: 'controller_runtime_reconcile_total',
-      help: 'Reconciliations by controller and result (success, error, requeue, requeue_after).',
+      help: 'Reconciliations by controller and result (success, error, requeue_after, terminal_error).',
       labelNames: ['controller', 'result'],
       registers,
     }),

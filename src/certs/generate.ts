@@ -7,7 +7,8 @@
  */
 import { createPrivateKey, webcrypto } from 'node:crypto'
 import { isIP } from 'node:net'
-import './reflect-metadata.ts'
+// tsyringe (a dependency of @peculiar/x509) needs the Reflect metadata API loaded first.
+import 'reflect-metadata'
 import * as x509 from '@peculiar/x509'
 
 /** `ecdsa-p256` (default: small, fast, accepted by Kubernetes and Node) or `rsa-2048`. */
