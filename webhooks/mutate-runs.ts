@@ -7,8 +7,7 @@ import { normaliseCancel } from '../src/admission/mutators/spec.ts'
 import { mutateStatus } from '../src/admission/mutators/status.ts'
 import { validateCancel } from '../src/admission/rules/spec-cancel.ts'
 import { validateStatus } from '../src/admission/rules/status.ts'
-import { RUN_GROUPS, RUN_RESOURCES, RUN_VERSIONS } from './routes.ts'
-import { runObjectSchema } from './schemas.ts'
+import { runRoute } from './routes.ts'
 
 export const mutateRuns: WebhookDefinition = {
   name: 'mutate.runguard.proompteng.ai',
@@ -19,35 +18,27 @@ export const mutateRuns: WebhookDefinition = {
   timeoutSeconds: 5,
   reinvocationPolicy: 'Never',
   routes: [
-    {
+    runRoute({
       name: 'run-spec',
-      groups: RUN_GROUPS,
-      versions: RUN_VERSIONS,
-      resources: RUN_RESOURCES,
       subResource: '',
       operations: ['CREATE', 'UPDATE'],
       // Rules 1–3 have CEL backstops in the CRDs; denying here keeps runguard's message (and
       // its InvalidSpec Event) in front of CEL's.
       validators: [validateCancel],
       mutators: [normaliseCancel],
-      objectSchema: runObjectSchema,
       breakGlass: false,
       reportsInvalidSpec: true,
-    },
-    {
+    }),
+    runRoute({
       name: 'run-status',
-      groups: RUN_GROUPS,
-      versions: RUN_VERSIONS,
-      resources: RUN_RESOURCES,
       subResource: 'status',
       operations: ['UPDATE'],
       // Rules 6 and 7 have CEL backstops; denying here shows the old and new values CEL cannot.
       validators: [validateStatus],
       mutators: [mutateStatus], // rules 10–12
-      objectSchema: runObjectSchema,
       // Break-glass repair may need to remove a wrong timestamp, which rule 12 would restore.
       breakGlass: true,
       reportsInvalidSpec: false,
-    },
+    }),
   ],
 }

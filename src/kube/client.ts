@@ -4,7 +4,7 @@
  * serving admission requests without API access (Events are then off).
  */
 import { existsSync } from 'node:fs'
-import { KubeConfig } from '@kubernetes/client-node'
+import { KubeConfig, Observable, type ConfigurationOptions, type ObservableMiddleware } from '@kubernetes/client-node'
 
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token'
 
@@ -30,4 +30,23 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env, explicitFil
     return { kubeConfig, source: 'in-cluster' }
   }
   return undefined
+}
+
+/**
+ * Per-call options that abort a client-node request after `ms`: the generated clients have no
+ * timeout of their own, and a hung call must never stall a reconcile or the leader's renewals.
+ */
+export function requestTimeout(ms: number): ConfigurationOptions<ObservableMiddleware> {
+  return {
+    middleware: [
+      {
+        pre: (context) => {
+          context.setSignal(AbortSignal.timeout(ms))
+          return new Observable(Promise.resolve(context))
+        },
+        post: (context) => new Observable(Promise.resolve(context)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  }
 }

@@ -24,7 +24,8 @@
  * Handlers run synchronously in event order and must not mutate the objects; a throwing handler
  * is logged and does not affect the informer.
  */
-import { CustomObjectsApi, Observable, Watch, type ConfigurationOptions, type KubeConfig, type ObservableMiddleware } from '@kubernetes/client-node'
+import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node'
+import { requestTimeout } from '../kube/client.ts'
 import type { Logger } from '../log.ts'
 import { silentLogger } from '../log.ts'
 import type { RunKind } from '../kube/run-kinds.ts'
@@ -113,21 +114,6 @@ export class WatchError extends Error {
   constructor(message: string, code: number | undefined) {
     super(message)
     this.code = code
-  }
-}
-
-function requestTimeout(ms: number): ConfigurationOptions<ObservableMiddleware> {
-  return {
-    middleware: [
-      {
-        pre: (context) => {
-          context.setSignal(AbortSignal.timeout(ms))
-          return new Observable(Promise.resolve(context))
-        },
-        post: (context) => new Observable(Promise.resolve(context)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
   }
 }
 

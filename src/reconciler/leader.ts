@@ -17,7 +17,8 @@
  * Times are written as MicroTime (`2026-11-23T11:00:00.000000Z`). runguard_leader is 1 while leading.
  */
 import { randomUUID } from 'node:crypto'
-import { CoordinationV1Api, Observable, V1MicroTime, type ConfigurationOptions, type KubeConfig, type ObservableMiddleware, type V1Lease, type V1ObjectMeta } from '@kubernetes/client-node'
+import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease, type V1ObjectMeta } from '@kubernetes/client-node'
+import { requestTimeout } from '../kube/client.ts'
 import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
@@ -60,21 +61,6 @@ function microTimeString(value: unknown): string | undefined {
   if (typeof value === 'string') return value
   if (value instanceof Date && !Number.isNaN(value.getTime())) return formatMicroTime(value.getTime())
   return undefined
-}
-
-function timeoutOptions(ms: number): ConfigurationOptions<ObservableMiddleware> {
-  return {
-    middleware: [
-      {
-        pre: (context) => {
-          context.setSignal(AbortSignal.timeout(ms))
-          return new Observable(Promise.resolve(context))
-        },
-        post: (context) => new Observable(Promise.resolve(context)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  }
 }
 
 function statusCode(err: unknown): number | undefined {
@@ -128,7 +114,7 @@ export function kubeLeaseClient(kubeConfig: KubeConfig, namespace: string, name:
   return {
     async get() {
       try {
-        return fromLease(await api.readNamespacedLease({ name, namespace }, timeoutOptions(requestTimeoutMs)))
+        return fromLease(await api.readNamespacedLease({ name, namespace }, requestTimeout(requestTimeoutMs)))
       } catch (err) {
         if (statusCode(err) === 404) return undefined
         throw err
@@ -136,10 +122,10 @@ export function kubeLeaseClient(kubeConfig: KubeConfig, namespace: string, name:
     },
     async create(record) {
       lastMetadata = undefined
-      return fromLease(await api.createNamespacedLease({ namespace, body: toLease(record) }, timeoutOptions(requestTimeoutMs)))
+      return fromLease(await api.createNamespacedLease({ namespace, body: toLease(record) }, requestTimeout(requestTimeoutMs)))
     },
     async update(record) {
-      return fromLease(await api.replaceNamespacedLease({ name, namespace, body: toLease(record) }, timeoutOptions(requestTimeoutMs)))
+      return fromLease(await api.replaceNamespacedLease({ name, namespace, body: toLease(record) }, requestTimeout(requestTimeoutMs)))
     },
   }
 }

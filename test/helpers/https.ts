@@ -65,9 +65,14 @@ export function postHttps(port: number, path: string, body: string | Buffer, opt
   })
 }
 
-export function getHttps(port: number, path: string, ca: string): Promise<HttpResult> {
+type Request = typeof httpsRequest
+
+/** GET over HTTPS (trusting `ca`) or, without a CA, plain HTTP. */
+function get(port: number, path: string, ca?: string): Promise<HttpResult> {
+  const send: Request = ca ? httpsRequest : (httpRequest as Request)
+  const options = ca ? { host: '127.0.0.1', port, path, ca, servername: 'localhost', agent: false } : { host: '127.0.0.1', port, path }
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', port, path, ca, servername: 'localhost', agent: false }, (res) => {
+    const req = send(options, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => {
@@ -80,17 +85,5 @@ export function getHttps(port: number, path: string, ca: string): Promise<HttpRe
   })
 }
 
-export function getHttp(port: number, path: string): Promise<HttpResult> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        resolve({ status: res.statusCode ?? 0, body: text, json: parse(text) })
-      })
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
+export const getHttps = (port: number, path: string, ca: string): Promise<HttpResult> => get(port, path, ca)
+export const getHttp = (port: number, path: string): Promise<HttpResult> => get(port, path)
