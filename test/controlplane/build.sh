@@ -25,6 +25,10 @@ k8s_version="$(awk '/^require k8s.io\/kubernetes /{print $3}' "$here/kube/go.mod
 bin="$cache/controlplane/$k8s_version-$key/bin"
 mkdir -p "$bin"
 
+# Test files start in parallel and each asks for the binaries: one builds, the others wait.
+exec 9>"$cache/controlplane/.build.lock"
+flock 9
+
 export CGO_ENABLED=0
 flags=(-trimpath -ldflags "-s -w")
 
@@ -41,11 +45,11 @@ done
 
 if [ "$need_etcd" = 1 ]; then
   echo "building etcd into $bin (first time only)..." >&2
-  (cd "$here/etcd" && go build "${flags[@]}" -o "$bin/etcd.tmp" go.etcd.io/etcd/server/v3 && mv "$bin/etcd.tmp" "$bin/etcd")
+  (cd "$here/etcd" && go build "${flags[@]}" -o "$bin/etcd.tmp.$$" go.etcd.io/etcd/server/v3 && mv "$bin/etcd.tmp.$$" "$bin/etcd")
 fi
 for cmd in "${need_kube[@]}"; do
   echo "building $cmd $k8s_version into $bin (first time only; many minutes on 2 cores)..." >&2
-  (cd "$here/kube" && go build "${flags[@]}" -o "$bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd" && mv "$bin/$cmd.tmp" "$bin/$cmd")
+  (cd "$here/kube" && go build "${flags[@]}" -o "$bin/$cmd.tmp.$$" "k8s.io/kubernetes/cmd/$cmd" && mv "$bin/$cmd.tmp.$$" "$bin/$cmd")
 done
 
 # One directory with all four, so callers need a single path.
