@@ -74,6 +74,30 @@ program
   })
 
 program
+  .command('reconcile')
+  .description('run the sidecar reconciler: cancel propagation, Job TTL release, JobMissing, retention (one active replica via a Lease)')
+  .addOption(new Option('--metrics-port <port>', 'plain-HTTP port for /metrics, /livez, /readyz').env('RUNGUARD_RECONCILER_METRICS_PORT').default(9091).argParser(port))
+  .addOption(new Option('--metrics-host <address>', 'address the metrics port listens on').env('RUNGUARD_RECONCILER_METRICS_HOST').default('0.0.0.0'))
+  .addOption(new Option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, then KUBECONFIG)').env('RUNGUARD_KUBECONFIG'))
+  .action(async (flags: { metricsPort: number; metricsHost: string; kubeconfig?: string }) => {
+    const config = configOrExit()
+    const logger = createLogger(config.logLevel, 'reconciler')
+    // Loaded on demand so `check`, `manifests` and `config` start without the reconciler's modules.
+    const { closeOnSignals, startReconciler } = await import('./reconciler/main.ts')
+    try {
+      const reconciler = await startReconciler(
+        { metricsPort: flags.metricsPort, metricsHost: flags.metricsHost, kubeconfig: flags.kubeconfig, onFatal: () => process.exit(1) },
+        config,
+        logger,
+      )
+      closeOnSignals(reconciler, logger)
+    } catch (err) {
+      logger.fatal({ err }, 'reconciler failed to start')
+      process.exit(1)
+    }
+  })
+
+program
   .command('check')
   .description('run the admission rules offline on objects from files; exit 1 when denied, 0 when allowed, 2 on bad input')
   .requiredOption('-f, --filename <file>', 'the new object(s), YAML or JSON ("-" for stdin)')

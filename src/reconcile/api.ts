@@ -1,0 +1,172 @@
+/**
+ * The four API calls the reconciler makes on any resource — get, merge-patch, replace status,
+ * delete — behind an interface, so the executor and the reconciler are unit-tested against a
+ * fake and the real adapter stays thin. Everything goes through CustomObjectsApi, which serves
+ * any non-core group (batch/v1 Jobs included) as plain JSON.
+ *
+ * Every failure is an ApiError with the HTTP status (undefined when no response came: network
+ * error, timeout) and the Kubernetes Status reason and message.
+ */
+import {
+  ApiException,
+  CustomObjectsApi,
+  Observable,
+  PatchStrategy,
+  type ConfigurationOptions,
+  type KubeConfig,
+  type ObservableMiddleware,
+} from '@kubernetes/client-node'
+import { isJsonObject, type JsonObject, type KubeObject } from '../kube/objects.ts'
+import type { ResourceRef } from '../reconciler/informer.ts'
+
+export interface DeleteOptions {
+  propagationPolicy?: 'Background' | 'Foreground' | 'Orphan'
+  /** Precondition: delete only this incarnation of the object. */
+  uid?: string
+}
+
+export interface RunguardApi {
+  /** The object, or undefined when it does not exist (404). */
+  get(resource: ResourceRef, namespace: string, name: string): Promise<KubeObject | undefined>
+  /** JSON merge patch of the main resource; undefined when the object does not exist. */
+  mergePatch(resource: ResourceRef, namespace: string, name: string, patch: JsonObject): Promise<KubeObject | undefined>
+  /** PUT of the status subresource; `obj.metadata.resourceVersion` makes it conditional (409 when stale). */
+  replaceStatus(resource: ResourceRef, obj: KubeObject): Promise<KubeObject>
+  /** True when deleted (or deletion started); false when already gone or replaced (uid precondition failed). */
+  delete(resource: ResourceRef, namespace: string, name: string, options?: DeleteOptions): Promise<boolean>
+}
+
+export class ApiError extends Error {
+  override name = 'ApiError'
+  readonly statusCode: number | undefined
+  readonly statusReason: string | undefined
+
+  constructor(message: string, statusCode: number | undefined, statusReason: string | undefined, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause })
+    this.statusCode = statusCode
+    this.statusReason = statusReason
+  }
+}
+
+/** HTTP status of any error the reconciler sees (ApiError, ApiException, Watch errors), if any. */
+export function statusCodeOf(err: unknown): number | undefined {
+  if (err instanceof ApiError) return err.statusCode
+  if (err instanceof ApiException) return err.code
+  if (typeof err === 'object' && err !== null) {
+    const record = err as { statusCode?: unknown; code?: unknown }
+    if (typeof record.statusCode === 'number') return record.statusCode
+    if (typeof record.code === 'number') return record.code
+  }
+  return undefined
+}
+
+function parseStatusBody(body: unknown): { reason?: string; message?: string } {
+  let value: unknown = body
+  if (typeof body === 'string') {
+    try {
+      value = JSON.parse(body)
+    } catch {
+      return { message: body.trim().slice(0, 300) }
+    }
+  }
+  if (!isJsonObject(value)) return {}
+  return {
+    ...(typeof value.reason === 'string' ? { reason: value.reason } : {}),
+    ...(typeof value.message === 'string' ? { message: value.message } : {}),
+  }
+}
+
+/** One-line ApiError from whatever client-node threw, prefixed with what was being done. */
+export function toApiError(err: unknown, what: string): ApiError {
+  if (err instanceof ApiError) return err
+  if (err instanceof ApiException) {
+    const status = parseStatusBody(err.body)
+    return new ApiError(`${what}: HTTP ${err.code}${status.reason ? ` ${status.reason}` : ''}${status.message ? `: ${status.message}` : ''}`, err.code, status.reason, err)
+  }
+  const message = err instanceof Error ? err.message : String(err)
+  return new ApiError(`${what}: ${message}`, statusCodeOf(err), undefined, err)
+}
+
+function options(timeoutMs: number, contentType?: string): ConfigurationOptions<ObservableMiddleware> {
+  return {
+    middleware: [
+      {
+        pre: (context) => {
+          context.setSignal(AbortSignal.timeout(timeoutMs))
+          if (contentType) context.setHeaderParam('Content-Type', contentType)
+          return new Observable(Promise.resolve(context))
+        },
+        post: (context) => new Observable(Promise.resolve(context)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  }
+}
+
+function describe(resource: ResourceRef, namespace: string, name: string): string {
+  return `${resource.kind} ${namespace}/${name}`
+}
+
+/** The real RunguardApi; each call gives up after `timeoutMs` (default 15 s). */
+export function kubeRunguardApi(kubeConfig: KubeConfig, timeoutMs = 15_000): RunguardApi {
+  const api = kubeConfig.makeApiClient(CustomObjectsApi)
+  return {
+    async get(resource, namespace, name) {
+      try {
+        const obj: unknown = await api.getNamespacedCustomObject({ group: resource.group, version: resource.version, plural: resource.plural, namespace, name }, options(timeoutMs))
+        return isJsonObject(obj) ? (obj as KubeObject) : undefined
+      } catch (err) {
+        if (statusCodeOf(err) === 404) return undefined
+        throw toApiError(err, `get ${describe(resource, namespace, name)}`)
+      }
+    },
+    async mergePatch(resource, namespace, name, patch) {
+      try {
+        const obj: unknown = await api.patchNamespacedCustomObject(
+          { group: resource.group, version: resource.version, plural: resource.plural, namespace, name, body: patch },
+          options(timeoutMs, PatchStrategy.MergePatch),
+        )
+        return isJsonObject(obj) ? (obj as KubeObject) : undefined
+      } catch (err) {
+        if (statusCodeOf(err) === 404) return undefined
+        throw toApiError(err, `patch ${describe(resource, namespace, name)}`)
+      }
+    },
+    async replaceStatus(resource, obj) {
+      const namespace = obj.metadata?.namespace ?? ''
+      const name = obj.metadata?.name ?? ''
+      try {
+        const updated: unknown = await api.replaceNamespacedCustomObjectStatus(
+          { group: resource.group, version: resource.version, plural: resource.plural, namespace, name, body: obj },
+          options(timeoutMs),
+        )
+        return isJsonObject(updated) ? (updated as KubeObject) : obj
+      } catch (err) {
+        throw toApiError(err, `update status of ${describe(resource, namespace, name)}`)
+      }
+    },
+    async delete(resource, namespace, name, opts = {}) {
+      try {
+        await api.deleteNamespacedCustomObject(
+          {
+            group: resource.group,
+            version: resource.version,
+            plural: resource.plural,
+            namespace,
+            name,
+            ...(opts.propagationPolicy ? { propagationPolicy: opts.propagationPolicy } : {}),
+            ...(opts.uid ? { body: { preconditions: { uid: opts.uid } } } : {}),
+          },
+          options(timeoutMs),
+        )
+        return true
+      } catch (err) {
+        const code = statusCodeOf(err)
+        if (code === 404) return false
+        // A failed uid precondition: the object of that name is a newer one, not ours to delete.
+        if (code === 409 && opts.uid) return false
+        throw toApiError(err, `delete ${describe(resource, namespace, name)}`)
+      }
+    },
+  }
+}

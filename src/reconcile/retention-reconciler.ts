@@ -1,0 +1,79 @@
+/**
+ * The retention pass as a reconciler: one queue key per namespace
+ * (`AgentRunRetention/<namespace>/pass`), planned by planRetentionPass() from the AgentRun cache.
+ * AgentRun watch events schedule the namespace's pass at the run's deadline (the queue keeps the
+ * earliest), and each pass asks to come back at the next deadline, so nothing polls.
+ */
+import type { Config } from '../config.ts'
+import { runKindByName } from '../kube/run-kinds.ts'
+import type { KubeObject } from '../kube/objects.ts'
+import type { Logger } from '../log.ts'
+import { referenceTo } from '../events/recorder.ts'
+import type { Reconciler, ReconcileRequest } from '../reconciler/controller.ts'
+import type { RunguardApi } from './api.ts'
+import { performCall, reportFailure, type EventSink } from './executor.ts'
+import { clampDelay } from './plan.ts'
+import { apiVersionOf, nameOf } from './refs.ts'
+import type { ObjectCache } from './reconciler.ts'
+import { inScope } from './reconciler.ts'
+import { planRetentionPass, retentionDeadline } from './retention.ts'
+
+export const RETENTION_KIND = 'AgentRunRetention'
+const PASS_NAME = 'pass'
+const MAX_WARNED = 10_000
+
+export function retentionRequest(namespace: string): ReconcileRequest {
+  return { kind: RETENTION_KIND, namespace, name: PASS_NAME }
+}
+
+/** Delay until the run's retention deadline (clamped), or undefined when it is kept. */
+export function retentionDelay(run: KubeObject, config: Pick<Config, 'agentRunRetentionSeconds'>, nowMs: number): number | undefined {
+  const verdict = retentionDeadline(run, config)
+  return 'keep' in verdict ? undefined : clampDelay(verdict.deadlineMs - nowMs)
+}
+
+export interface RetentionReconcilerDeps {
+  config: Pick<Config, 'agentRunRetentionSeconds' | 'retentionMaxDeletesPerNamespace' | 'retentionEnabled' | 'namespaces'>
+  /** The AgentRun cache. */
+  cache: ObjectCache
+  api: RunguardApi
+  recorder: EventSink | undefined
+  logger: Logger
+  clock?: () => number
+}
+
+export function createRetentionReconciler(deps: RetentionReconcilerDeps): Reconciler {
+  const clock = deps.clock ?? Date.now
+  const agentRun = runKindByName('AgentRun')!
+  const warned = new Set<string>()
+
+  return async (request) => {
+    if (!deps.config.retentionEnabled || !inScope(deps.config.namespaces, request.namespace)) return {}
+    const nowMs = clock()
+    const runs = deps.cache.list(request.namespace)
+    const pass = planRetentionPass(runs, deps.config, nowMs)
+
+    for (const { run, message } of pass.problems) {
+      const key = `${run.metadata?.uid ?? nameOf(run)}\u0000${message}`
+      if (warned.has(key)) continue
+      if (warned.size >= MAX_WARNED) warned.clear()
+      warned.add(key)
+      deps.recorder?.warning(referenceTo(run, { apiVersion: apiVersionOf(agentRun), kind: agentRun.kind }), 'InvalidSpec', message, { action: 'Retention' })
+    }
+
+    let failed: unknown
+    for (const item of pass.deletes) {
+      try {
+        await performCall(deps.api, { type: 'deleteRun', kind: 'AgentRun', namespace: request.namespace, name: item.name, ...(item.uid ? { uid: item.uid } : {}) })
+        deps.logger.info({ namespace: request.namespace, name: item.name, overdueMs: nowMs - item.deadlineMs }, 'deleted AgentRun past its retention')
+      } catch (err) {
+        failed ??= err
+        const run = deps.cache.get(request.namespace, item.name) ?? { metadata: { namespace: request.namespace, name: item.name } }
+        reportFailure(deps, run, agentRun, `delete AgentRun ${request.namespace}/${item.name} (retention)`, err, 'Retention')
+      }
+    }
+    if (pass.deferred > 0) deps.logger.info({ namespace: request.namespace, deferred: pass.deferred }, 'retention cap reached; the rest waits for the next pass')
+    if (failed !== undefined) throw failed
+    return pass.requeueAfterMs === undefined ? {} : { requeueAfterMs: clampDelay(pass.requeueAfterMs) }
+  }
+}
