@@ -3,7 +3,7 @@
  * route per path declared in `webhooks/`; policy lives in src/admission and knows no HTTP.
  */
 import { randomBytes } from 'node:crypto'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { WebhookDefinition, WebhookMode } from '../admission/definition.ts'
 import { formatFieldErrors } from '../admission/field-errors.ts'
 import { decodeReview, reviewAdmission } from '../admission/review.ts'
@@ -90,9 +90,9 @@ export async function buildWebhookApp(options: WebhookAppOptions): Promise<Fasti
   const logger = options.logger
   const now = options.now ?? (() => new Date())
   const app: FastifyInstance = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
-    // One log line per decision, written below; Fastify's two per request would double it.
-    disableRequestLogging: true,
+    // Our own logger writes the one line per decision; Fastify's per-request child loggers and
+    // request/response lines would cost on every admission call and double the output.
+    logger: false,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
     return503OnClosing: true,
@@ -150,7 +150,7 @@ export async function buildWebhookApp(options: WebhookAppOptions): Promise<Fasti
           webhook: (outcome.route && webhookOf.get(outcome.route)) ?? 'unhandled',
           request: req,
           decision,
-          trace: traceId(request),
+          trace: () => traceId(request),
           micros: Number((process.hrtime.bigint() - started) / 1000n),
         })
         return reply.code(200).send(outcome.review)
@@ -173,15 +173,18 @@ interface DecisionLog {
   webhook: string
   request: AdmissionRequest
   decision: Decision
-  trace: string
+  /** Computed only when a line is written: a random id per allowed request would be wasted. */
+  trace: () => string
   micros: number
 }
 
 function logDecision(logger: Logger, { webhook, request, decision, trace, micros }: DecisionLog): void {
+  const level = decision.bypassedBy || decision.reason === 'UnhandledResource' ? 'warn' : decision.allowed ? 'debug' : 'info'
+  if (!logger.isLevelEnabled(level)) return
   const fields = {
     webhook,
     uid: request.uid,
-    trace,
+    trace: trace(),
     kind: request.kind.kind,
     subResource: request.subResource,
     operation: request.operation,
