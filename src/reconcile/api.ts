@@ -154,8 +154,13 @@ export function kubeRunguardApi(kubeConfig: KubeConfig, timeoutMs = 15_000): Run
             plural: resource.plural,
             namespace,
             name,
-            ...(opts.propagationPolicy ? { propagationPolicy: opts.propagationPolicy } : {}),
-            ...(opts.uid ? { body: { preconditions: { uid: opts.uid } } } : {}),
+            // The API server reads DeleteOptions from the body when there is one and then ignores
+            // the query parameters, so everything goes in the body (a Job deleted without
+            // propagationPolicy orphans its pods: batch/v1's legacy default).
+            body: {
+              ...(opts.propagationPolicy ? { propagationPolicy: opts.propagationPolicy } : {}),
+              ...(opts.uid ? { preconditions: { uid: opts.uid } } : {}),
+            },
           },
           options(timeoutMs),
         )
