@@ -3,8 +3,9 @@
  * metric updates (see plan-types.ts for the order and why).
  *
  * - Calls run one after another. A call that fails is reported (Warning Event with a stable
- *   reason, errors.ts) and the remaining calls still run; the pass then throws so the controller
- *   retries with backoff. 404s are not failures: deleting or patching what is gone is done.
+ *   reason, errors.ts) and the remaining calls still run; the pass then throws PlanCallsFailed so
+ *   the controller retries with backoff — carrying the plan's own deadline, so a growing backoff
+ *   never delays a CancelTimedOut. 404s are not failures: deleting or patching what is gone is done.
  * - The status write goes through the status helper (buildStatusUpdate: observedGeneration,
  *   updatedAt, immutable startedAt/finishedAt) and is a PUT of the status subresource carrying
  *   the resourceVersion the plan was made from. Unchanged status → no write. 409 → 'conflict':
@@ -46,9 +47,12 @@ export type ExecuteOutcome = 'done' | 'conflict' | 'gone'
 export class PlanCallsFailed extends Error {
   override name = 'PlanCallsFailed'
   readonly failures: Array<{ call: Call; err: unknown }>
-  constructor(failures: Array<{ call: Call; err: unknown }>) {
-    super(`${failures.length} call(s) failed: ${failures.map((f) => errorMessage(f.err)).join('; ')}`, { cause: failures[0]?.err })
+  /** The plan's own deadline (cancel timeout, grace period), which the retry backoff must not push back. */
+  readonly requeueAfterMs: number | undefined
+  constructor(failures: Array<{ call: Call; err: unknown }>, requeueAfterMs?: number) {
+    super(`${failures.length} call(s) failed: ${failures.map((f) => errorMessage(f.err)).join('; ')}`)
     this.failures = failures
+    this.requeueAfterMs = requeueAfterMs
   }
 }
 
@@ -98,7 +102,8 @@ export async function performCall(api: RunguardApi, call: Call): Promise<void> {
 /** A Warning Event about a failed API call, with the stable reason of errors.ts. */
 export function reportFailure(deps: Pick<ExecutorDeps, 'recorder' | 'logger'>, regarding: KubeObject, kind: RunKind, what: string, err: unknown, action: string): void {
   const { reason, transient, statusCode } = classifyError(err)
-  deps.logger.warn({ err, statusCode, reason, object: `${regarding.metadata?.namespace}/${regarding.metadata?.name}` }, `${what} failed`)
+  // The controller logs the failed reconcile (with every message) once; this line is detail.
+  deps.logger.debug({ statusCode, reason, object: `${regarding.metadata?.namespace}/${regarding.metadata?.name}`, message: errorMessage(err) }, `${what} failed`)
   deps.recorder?.warning(referenceTo(regarding, { apiVersion: apiVersionOf(kind), kind: kind.kind }), reason, `${what} failed: ${errorMessage(err)}`, { action, transient })
 }
 
@@ -148,6 +153,6 @@ export async function executePlan(plan: Plan, target: ExecuteTarget, deps: Execu
   }
 
   runEffects(deps, target, plan.effects)
-  if (failures.length > 0) throw new PlanCallsFailed(failures)
+  if (failures.length > 0) throw new PlanCallsFailed(failures, plan.requeueAfterMs)
   return 'done'
 }

@@ -15,7 +15,7 @@ import { RUN_KINDS, runKindByName, type RunKind, type RunKindName } from '../kub
 import { TerminalError, type Reconciler, type ReconcileRequest } from '../reconciler/controller.ts'
 import { JOB_RESOURCE, runResource, WORKFLOW_RESOURCE } from '../reconciler/informer.ts'
 import type { ChildRun } from './cancel.ts'
-import { executePlan, type ExecutorDeps } from './executor.ts'
+import { executePlan, PlanCallsFailed, type ExecutorDeps } from './executor.ts'
 import { isJobReported, isWatchedRecord, type MissingJob } from './job-missing.ts'
 import type { ReconcileMemory } from './memory.ts'
 import { planRun, type RunState } from './plan.ts'
@@ -45,6 +45,11 @@ export interface RunReconcilerDeps extends ExecutorDeps {
   memory: ReconcileMemory
   /** Milliseconds since the epoch; default Date.now. */
   clock?: () => number
+  /**
+   * Schedules a reconcile (Controller.enqueueAfter). Used when a pass fails but its plan has a
+   * deadline: the error goes to the queue's backoff, and the deadline is kept as well.
+   */
+  requeue?: (request: ReconcileRequest, afterMs: number) => void
 }
 
 /** A status write that loses this many conflicts in a row is left to the queue's backoff. */
@@ -165,7 +170,13 @@ export function createRunReconciler(deps: RunReconcilerDeps): Reconciler {
     for (let attempt = 0; run !== undefined; attempt++) {
       const nowMs = clock()
       const plan = planRun(await gather(kind, run, nowMs))
-      const outcome = await executePlan(plan, { kind, run, nowMs }, deps)
+      let outcome
+      try {
+        outcome = await executePlan(plan, { kind, run, nowMs }, deps)
+      } catch (err) {
+        if (err instanceof PlanCallsFailed && err.requeueAfterMs !== undefined) deps.requeue?.(request, err.requeueAfterMs)
+        throw err
+      }
       if (outcome === 'gone') return {}
       if (outcome === 'done') {
         if (isTerminalRun(run) || plan.status?.phase === 'Cancelled') memory.forgetRun(run.metadata?.uid ?? '')

@@ -3,6 +3,10 @@
  * (`AgentRunRetention/<namespace>/pass`), planned by planRetentionPass() from the AgentRun cache.
  * AgentRun watch events schedule the namespace's pass at the run's deadline (the queue keeps the
  * earliest), and each pass asks to come back at the next deadline, so nothing polls.
+ *
+ * The per-namespace cap holds per pass window (RETENTION_BACKLOG_DELAY_MS): other AgentRun events
+ * may bring a pass back sooner, but within one window a namespace never loses more than
+ * config.retentionMaxDeletesPerNamespace runs; a backlog drains one window at a time.
  */
 import type { Config } from '../config.ts'
 import { runKindByName } from '../kube/run-kinds.ts'
@@ -16,7 +20,7 @@ import { clampDelay } from './plan.ts'
 import { apiVersionOf, nameOf } from './refs.ts'
 import type { ObjectCache } from './reconciler.ts'
 import { inScope } from './reconciler.ts'
-import { planRetentionPass, retentionDeadline } from './retention.ts'
+import { planRetentionPass, RETENTION_BACKLOG_DELAY_MS, retentionDeadline } from './retention.ts'
 
 export const RETENTION_KIND = 'AgentRunRetention'
 const PASS_NAME = 'pass'
@@ -46,12 +50,22 @@ export function createRetentionReconciler(deps: RetentionReconcilerDeps): Reconc
   const clock = deps.clock ?? Date.now
   const agentRun = runKindByName('AgentRun')!
   const warned = new Set<string>()
+  const windows = new Map<string, { startMs: number; deleted: number }>()
 
   return async (request) => {
     if (!deps.config.retentionEnabled || !inScope(deps.config.namespaces, request.namespace)) return {}
     const nowMs = clock()
+    let window = windows.get(request.namespace)
+    if (!window || nowMs - window.startMs >= RETENTION_BACKLOG_DELAY_MS) window = { startMs: nowMs, deleted: 0 }
+    windows.set(request.namespace, window)
+    const budget = deps.config.retentionMaxDeletesPerNamespace - window.deleted
+    const windowEndsInMs = window.startMs + RETENTION_BACKLOG_DELAY_MS - nowMs
     const runs = deps.cache.list(request.namespace)
-    const pass = planRetentionPass(runs, deps.config, nowMs)
+    const pass = planRetentionPass(runs, { ...deps.config, retentionMaxDeletesPerNamespace: Math.max(1, budget) }, nowMs)
+    if (budget <= 0) {
+      // This window's deletes are used up: come back when it ends (or at the next deadline, if sooner).
+      return pass.deletes.length > 0 ? { requeueAfterMs: clampDelay(windowEndsInMs) } : pass.requeueAfterMs === undefined ? {} : { requeueAfterMs: clampDelay(pass.requeueAfterMs) }
+    }
 
     for (const { run, message } of pass.problems) {
       const key = `${run.metadata?.uid ?? nameOf(run)}\u0000${message}`
@@ -65,6 +79,7 @@ export function createRetentionReconciler(deps: RetentionReconcilerDeps): Reconc
     for (const item of pass.deletes) {
       try {
         await performCall(deps.api, { type: 'deleteRun', kind: 'AgentRun', namespace: request.namespace, name: item.name, ...(item.uid ? { uid: item.uid } : {}) })
+        window.deleted++
         deps.logger.info({ namespace: request.namespace, name: item.name, overdueMs: nowMs - item.deadlineMs }, 'deleted AgentRun past its retention')
       } catch (err) {
         failed ??= err
@@ -74,6 +89,7 @@ export function createRetentionReconciler(deps: RetentionReconcilerDeps): Reconc
     }
     if (pass.deferred > 0) deps.logger.info({ namespace: request.namespace, deferred: pass.deferred }, 'retention cap reached; the rest waits for the next pass')
     if (failed !== undefined) throw failed
+    if (pass.deferred > 0) return { requeueAfterMs: clampDelay(windowEndsInMs) }
     return pass.requeueAfterMs === undefined ? {} : { requeueAfterMs: clampDelay(pass.requeueAfterMs) }
   }
 }

@@ -122,7 +122,10 @@ export async function startReconciler(options: ReconcilerOptions, config: Config
   const workflowInformers = workflowsServed ? JOB_RUN_LABELS.map((label) => createKubeInformer<KubeObject>(kubeConfig, WORKFLOW_RESOURCE, { ...common, labelSelector: label })) : []
   informers = [...Object.values(runInformers), ...jobInformers, ...workflowInformers]
 
+  // Filled in below: the reconciler needs the controllers to keep a failed pass's deadline.
+  let controllers: Record<RunKindName, Controller> | undefined
   const runReconciler = createRunReconciler({
+    requeue: (request, afterMs) => controllers?.[request.kind as RunKindName]?.enqueueAfter(request, afterMs),
     config,
     caches: { runs: runInformers, jobs: jobInformers, ...(workflowsServed ? { workflows: workflowInformers } : {}) },
     memory,
@@ -131,9 +134,10 @@ export async function startReconciler(options: ReconcilerOptions, config: Config
     metrics,
     logger,
   })
-  const controllers = Object.fromEntries(
+  const runControllers = Object.fromEntries(
     RUN_KINDS.map((kind) => [kind.kind, new Controller({ name: kind.kind.toLowerCase(), reconciler: runReconciler, concurrency: config.reconcileConcurrency, metrics, logger })]),
   ) as Record<RunKindName, Controller>
+  controllers = runControllers
   const retention = config.retentionEnabled
     ? new Controller({
         name: 'agentrun-retention',
@@ -143,12 +147,12 @@ export async function startReconciler(options: ReconcilerOptions, config: Config
         logger,
       })
     : undefined
-  const allControllers = [...Object.values(controllers), ...(retention ? [retention] : [])]
+  const allControllers = [...Object.values(runControllers), ...(retention ? [retention] : [])]
 
-  const enqueueRun = (kind: RunKindName, obj: KubeObject): void => controllers[kind].enqueue({ kind, namespace: namespaceOf(obj), name: nameOf(obj) })
+  const enqueueRun = (kind: RunKindName, obj: KubeObject): void => runControllers[kind].enqueue({ kind, namespace: namespaceOf(obj), name: nameOf(obj) })
   const enqueueParent = (obj: KubeObject): void => {
     const parent = parentRunOf(obj)
-    if (parent) controllers.OrchestrationRun.enqueue(parent)
+    if (parent) runControllers.OrchestrationRun.enqueue(parent)
   }
   const scheduleRetention = (kind: RunKind, obj: KubeObject): void => {
     if (!retention || kind.kind !== 'AgentRun') return
@@ -156,7 +160,7 @@ export async function startReconciler(options: ReconcilerOptions, config: Config
     if (delay !== undefined) retention.enqueueAfter(retentionRequest(namespaceOf(obj)), delay)
   }
   const enqueueOwners = (obj: KubeObject): void => {
-    for (const request of ownerRunsOf(obj)) controllers[request.kind as RunKindName]?.enqueue(request)
+    for (const request of ownerRunsOf(obj)) runControllers[request.kind as RunKindName]?.enqueue(request)
   }
 
   const registerHandlers = (): void => {

@@ -5,6 +5,7 @@ import { silentLogger } from '../../../src/log.ts'
 import { createMetrics } from '../../../src/metrics.ts'
 import { TerminalError } from '../../../src/reconciler/controller.ts'
 import { ReconcileMemory } from '../../../src/reconcile/memory.ts'
+import { PlanCallsFailed } from '../../../src/reconcile/executor.ts'
 import { createRunReconciler, MAX_CONFLICT_RETRIES, type RunReconcilerConfig } from '../../../src/reconcile/reconciler.ts'
 import { agentRun, cacheOf, childOf, FakeApi, FakeRecorder, iso, job, jobRecorded, orchestrationRun, T0_MS, workflow } from './fixtures.ts'
 
@@ -24,7 +25,9 @@ function setup(options: { runs?: KubeObject[]; orchestrations?: KubeObject[]; jo
   for (const r of options.orchestrations ?? []) api.put('orchestrationruns', r)
   for (const j of options.jobs ?? []) api.put('jobs', j)
   const memory = new ReconcileMemory()
+  const requeued: Array<[string, number]> = []
   const reconcile = createRunReconciler({
+    requeue: (request, afterMs) => void requeued.push([`${request.kind}/${request.namespace}/${request.name}`, afterMs]),
     config: { ...baseConfig, ...options.config },
     caches,
     memory,
@@ -34,7 +37,7 @@ function setup(options: { runs?: KubeObject[]; orchestrations?: KubeObject[]; jo
     logger: silentLogger(),
     clock: () => clock.now,
   })
-  return { api, recorder, metrics, clock, caches, memory, reconcile }
+  return { api, recorder, metrics, clock, caches, memory, reconcile, requeued }
 }
 
 const statusOf = (api: FakeApi, plural: string, name: string): KubeObject['status'] => api.objects.get(`${plural}/agents/${name}`)?.status
@@ -173,4 +176,21 @@ t.test('Job TTL release through the reconciler', async (t) => {
   const s = setup({ runs: [run], jobs: [job('r-job', 'r', { heldTtl: '45' })] })
   await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' })
   t.same(s.api.calls.map((c) => [c.op, c.name, c.body]), [['mergePatch', 'r-job', { spec: { ttlSecondsAfterFinished: 45 } }]])
+})
+
+t.test('a failing call (RBAC): Forbidden Event, the pass fails for backoff, and the cancel deadline is kept', async (t) => {
+  const s = setup({ runs: [agentRun('r', { cancel: true, status: { phase: 'Running' } })], jobs: [job('r-job', 'r')] })
+  s.api.failWith = (call) => (call.op === 'delete' ? Object.assign(new Error('jobs.batch "r-job" is forbidden'), { statusCode: 403 }) : undefined)
+  await t.rejects(s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), PlanCallsFailed)
+  t.same(s.requeued, [['AgentRun/agents/r', 30_000]], 'the deadline survives the error backoff')
+  t.same(s.recorder.events.map((e) => [e.reason, e.opts.transient]), [['Forbidden', false]])
+  t.equal(statusOf(s.api, 'agentruns', 'r')?.conditions?.[0]?.status, 'Unknown', 'the first-seen time is still recorded')
+
+  s.caches.runs.AgentRun.objects[0] = s.api.objects.get('agentruns/agents/r')!
+  s.clock.now = T0_MS + 30_000
+  await t.rejects(s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), PlanCallsFailed)
+  const status = statusOf(s.api, 'agentruns', 'r')
+  t.equal(status?.phase, 'Cancelled', 'at the deadline: Cancelled anyway')
+  t.equal(status?.conditions?.[0]?.reason, 'CancelTimedOut')
+  t.ok(s.recorder.events.some((e) => e.reason === 'CancelTimedOut'))
 })

@@ -10,6 +10,7 @@ const done = (name: string, ttl: unknown, finishedMs = T0_MS - 60_000, namespace
   agentRun(name, { namespace, spec: { ttlSecondsAfterFinished: ttl }, status: { phase: 'Succeeded', finishedAt: iso(finishedMs) } })
 
 function setup(runs: KubeObject[], config: Partial<{ retentionEnabled: boolean; retentionMaxDeletesPerNamespace: number; namespaces: string[] }> = {}) {
+  const clock = { now: T0_MS }
   const api = new FakeApi()
   const recorder = new FakeRecorder()
   for (const r of runs) api.put('agentruns', r)
@@ -19,9 +20,9 @@ function setup(runs: KubeObject[], config: Partial<{ retentionEnabled: boolean; 
     api,
     recorder,
     logger: silentLogger(),
-    clock: () => T0_MS,
+    clock: () => clock.now,
   })
-  return { api, recorder, reconcile }
+  return { api, recorder, reconcile, clock }
 }
 
 t.test('a pass deletes expired runs of its namespace, oldest first, up to the cap', async (t) => {
@@ -69,4 +70,20 @@ t.test('retentionDelay schedules the pass at the deadline', async (t) => {
   t.equal(retentionDelay(done('a', 0), { agentRunRetentionSeconds: 3600 }, T0_MS), 1, 'past: at once')
   t.equal(retentionDelay(agentRun('a', { status: { phase: 'Running' } }), { agentRunRetentionSeconds: 3600 }, T0_MS), undefined)
   t.equal(retentionDelay(done('a', undefined, T0_MS), { agentRunRetentionSeconds: 2592000 }, T0_MS), 6 * 3600 * 1000, '30 d is clamped (re-planned later)')
+})
+
+t.test('the cap holds per pass window, even when events bring the pass back sooner', async (t) => {
+  const runs = ['a', 'b', 'c', 'd', 'e'].map((name, i) => done(name, 0, T0_MS - 10_000 + i))
+  const s = setup(runs)
+  const deleted = () => s.api.calls.filter((c) => c.op === 'delete').map((c) => c.name)
+  t.same(await s.reconcile(retentionRequest('agents')), { requeueAfterMs: 5_000 })
+  t.same(deleted(), ['a', 'b'])
+  // An AgentRun event brings the pass back 1 s later: nothing more in this window.
+  s.clock.now = T0_MS + 1_000
+  t.same(await s.reconcile(retentionRequest('agents')), { requeueAfterMs: 4_000 }, 'come back when the window ends')
+  t.same(deleted(), ['a', 'b'])
+  // The next window: the next two (the fake cache still lists a and b; their deletes answer "gone").
+  s.clock.now = T0_MS + 5_000
+  await s.reconcile(retentionRequest('agents'))
+  t.same(deleted(), ['a', 'b', 'a', 'b'], 'the cache decides what is due; already-deleted runs are harmless')
 })
