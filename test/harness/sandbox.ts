@@ -1,6 +1,6 @@
 /**
  * `npm start`: the local sandbox. Builds (once) and starts a real control plane, installs the
- * CRDs, runguard's webhook (and reconciler) and the webhook configurations, writes a kubeconfig
+ * CRDs, runguard's webhook and reconciler and the webhook configurations, writes a kubeconfig
  * under .sandbox/, prints how to use it, and stops everything on Ctrl-C.
  *
  * `--smoke` applies the two examples itself, prints what kubectl answered, and exits (0 when the
@@ -9,7 +9,8 @@
 import { copyFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { startControlPlane, type ControlPlane } from './controlplane.ts'
-import { installRunguard, REPO_ROOT, type RunguardInstall } from './runguard.ts'
+import { startReconcilerProcess, type ReconcilerProcess } from '../integration/reconcile-harness.ts'
+import { installRunguard, REPO_ROOT, RUNGUARD_NAMESPACE, type RunguardInstall } from './runguard.ts'
 
 const smoke = process.argv.includes('--smoke')
 const sandboxDir = process.env.RUNGUARD_SANDBOX_DIR ?? join(REPO_ROOT, '.sandbox')
@@ -17,12 +18,14 @@ const say = (line: string) => process.stdout.write(`${line}\n`)
 
 let cp: ControlPlane | undefined
 let rg: RunguardInstall | undefined
+let reconciler: ReconcilerProcess | undefined
 let stopping = false
 
 async function shutdown(code: number): Promise<never> {
   if (!stopping) {
     stopping = true
     say('stopping runguard and the control plane…')
+    await reconciler?.stop().catch(() => undefined)
     await rg?.stop().catch(() => undefined)
     await cp?.stop().catch(() => undefined)
   }
@@ -40,6 +43,16 @@ try {
   cp = await startControlPlane({ workDir: join(sandboxDir, 'controlplane'), keepWorkDir: true, handleSignals: false, log: (m) => say(`  ${m}`) })
   say(`control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s at ${cp.server}`)
   rg = await installRunguard(cp, { dir: join(sandboxDir, 'runguard') })
+  reconciler = await startReconcilerProcess(cp, {
+    name: 'runguard-reconciler',
+    // The product's defaults, not the test suite's shortened ones.
+    env: {
+      RUNGUARD_LEASE_NAMESPACE: RUNGUARD_NAMESPACE,
+      JANGAR_ORCHESTRATION_CANCEL_TIMEOUT_MS: '30000',
+      RUNGUARD_JOB_MISSING_GRACE_SECONDS: '30',
+      RUNGUARD_RESYNC_SECONDS: '300',
+    },
+  })
   const kubeconfig = join(sandboxDir, 'kubeconfig')
   copyFileSync(cp.kubeconfigPath, kubeconfig)
 
@@ -63,7 +76,12 @@ runguard sandbox is up.
   kubectl apply -f examples/agentrun-invalid.yaml   # refused by runguard
   kubectl get events                                # the InvalidSpec Event
 
-Logs: ${rg.webhookLog}, ${cp.logsDir}
+  kubectl apply -f examples/orchestrationrun.yaml
+  kubectl patch orchestrationrun nightly-release --type=merge -p '{"spec":{"cancel":true}}'
+  kubectl get orchestrationrun nightly-release       # Phase: Cancelled (the reconciler)
+
+Logs: ${rg.webhookLog}, ${reconciler.logPath}, ${cp.logsDir}
+Metrics: http://127.0.0.1:${rg.webhookMetricsPort}/metrics (webhook), http://127.0.0.1:${reconciler.metricsPort}/metrics (reconciler)
 Press Ctrl-C to stop.`)
   // The harness never lets its children keep Node alive; the sandbox must, until Ctrl-C.
   setInterval(() => {
