@@ -25,6 +25,18 @@ export interface DeleteOptions {
   uid?: string
 }
 
+export type DeleteResult = 'deleted' | 'pending' | 'absent'
+
+/**
+ * What a DELETE answered: a Status (kind Status, "Success") or the object without
+ * deletionTimestamp when it was removed at once; the object with deletionTimestamp when
+ * finalizers (or graceful deletion) keep it for now.
+ */
+export function deleteResultOf(body: unknown): DeleteResult {
+  if (isJsonObject(body) && body.kind !== 'Status' && isJsonObject(body.metadata) && typeof body.metadata.deletionTimestamp === 'string') return 'pending'
+  return 'deleted'
+}
+
 export interface RunguardApi {
   /** The object, or undefined when it does not exist (404). */
   get(resource: ResourceRef, namespace: string, name: string): Promise<KubeObject | undefined>
@@ -32,8 +44,11 @@ export interface RunguardApi {
   mergePatch(resource: ResourceRef, namespace: string, name: string, patch: JsonObject): Promise<KubeObject | undefined>
   /** PUT of the status subresource; `obj.metadata.resourceVersion` makes it conditional (409 when stale). */
   replaceStatus(resource: ResourceRef, obj: KubeObject): Promise<KubeObject>
-  /** True when deleted (or deletion started); false when already gone or replaced (uid precondition failed). */
-  delete(resource: ResourceRef, namespace: string, name: string, options?: DeleteOptions): Promise<boolean>
+  /**
+   * `deleted`: the object is gone; `pending`: deletion started but finalizers hold it;
+   * `absent`: it was already gone, or replaced by a newer one (uid precondition failed).
+   */
+  delete(resource: ResourceRef, namespace: string, name: string, options?: DeleteOptions): Promise<DeleteResult>
 }
 
 export class ApiError extends Error {
@@ -147,7 +162,7 @@ export function kubeRunguardApi(kubeConfig: KubeConfig, timeoutMs = 15_000): Run
     },
     async delete(resource, namespace, name, opts = {}) {
       try {
-        await api.deleteNamespacedCustomObject(
+        const answer: unknown = await api.deleteNamespacedCustomObject(
           {
             group: resource.group,
             version: resource.version,
@@ -164,12 +179,12 @@ export function kubeRunguardApi(kubeConfig: KubeConfig, timeoutMs = 15_000): Run
           },
           options(timeoutMs),
         )
-        return true
+        return deleteResultOf(answer)
       } catch (err) {
         const code = statusCodeOf(err)
-        if (code === 404) return false
+        if (code === 404) return 'absent'
         // A failed uid precondition: the object of that name is a newer one, not ours to delete.
-        if (code === 409 && opts.uid) return false
+        if (code === 409 && opts.uid) return 'absent'
         throw toApiError(err, `delete ${describe(resource, namespace, name)}`)
       }
     },

@@ -71,30 +71,34 @@ export function describeCall(call: Call): string {
   }
 }
 
-export async function performCall(api: RunguardApi, call: Call): Promise<void> {
+/** `gone`: the call removed its object for good (a Job deleted at once, or already absent). */
+export type CallResult = 'done' | 'gone'
+
+export async function performCall(api: RunguardApi, call: Call): Promise<CallResult> {
   switch (call.type) {
-    case 'deleteJob':
-      await api.delete(JOB_RESOURCE, call.namespace, call.name, { propagationPolicy: 'Background', ...(call.uid ? { uid: call.uid } : {}) })
-      return
+    case 'deleteJob': {
+      const result = await api.delete(JOB_RESOURCE, call.namespace, call.name, { propagationPolicy: 'Background', ...(call.uid ? { uid: call.uid } : {}) })
+      return result === 'pending' ? 'done' : 'gone'
+    }
     case 'terminateWorkflow':
       await api.mergePatch(WORKFLOW_RESOURCE, call.namespace, call.name, { spec: { shutdown: 'Terminate' } })
-      return
+      return 'done'
     case 'cancelChild': {
       const kind = runKindByName(call.kind)
       if (!kind) throw new Error(`unknown run kind ${call.kind}`)
       // desiredState too when the child has one: CEL (and the webhook) reject cancel: true beside desiredState: Running.
       const spec: JsonObject = call.desiredState ? { cancel: true, desiredState: 'Cancelled' } : { cancel: true }
       await api.mergePatch(runResource(kind), call.namespace, call.name, { spec })
-      return
+      return 'done'
     }
     case 'setJobTtl':
       await api.mergePatch(JOB_RESOURCE, call.namespace, call.name, { spec: { ttlSecondsAfterFinished: call.ttlSeconds } })
-      return
+      return 'done'
     case 'deleteRun': {
       const kind = runKindByName(call.kind)
       if (!kind) throw new Error(`unknown run kind ${call.kind}`)
-      await api.delete(runResource(kind), call.namespace, call.name, { propagationPolicy: 'Background', ...(call.uid ? { uid: call.uid } : {}) })
-      return
+      const result = await api.delete(runResource(kind), call.namespace, call.name, { propagationPolicy: 'Background', ...(call.uid ? { uid: call.uid } : {}) })
+      return result === 'pending' ? 'done' : 'gone'
     }
   }
 }
@@ -125,18 +129,29 @@ export function runEffects(deps: ExecutorDeps, target: Pick<ExecuteTarget, 'kind
   }
 }
 
-export async function executePlan(plan: Plan, target: ExecuteTarget, deps: ExecutorDeps): Promise<ExecuteOutcome> {
+/**
+ * Called once the calls have run, with the Jobs they removed for good (`namespace/name`). It may
+ * return the plan as it stands now — typically: the Jobs just deleted are gone, so the run can be
+ * Cancelled in this very pass instead of after their watch events — whose status, effects and
+ * requeue then replace the original plan's (its calls are not made again).
+ */
+export type Replan = (goneJobs: ReadonlySet<string>) => Plan | undefined
+
+export async function executePlan(original: Plan, target: ExecuteTarget, deps: ExecutorDeps, replan?: Replan): Promise<ExecuteOutcome> {
   const failures: Array<{ call: Call; err: unknown }> = []
-  for (const call of plan.calls) {
+  const goneJobs = new Set<string>()
+  for (const call of original.calls) {
     try {
-      await performCall(deps.api, call)
-      deps.logger.debug({ call: describeCall(call) }, 'done')
+      const result = await performCall(deps.api, call)
+      if (result === 'gone' && call.type === 'deleteJob') goneJobs.add(`${call.namespace}/${call.name}`)
+      deps.logger.debug({ call: describeCall(call), result }, 'done')
     } catch (err) {
       failures.push({ call, err })
       reportFailure(deps, target.run, target.kind, describeCall(call), err, call.type === 'setJobTtl' ? 'JobTtlRelease' : call.type === 'deleteRun' ? 'Retention' : 'CancelPropagation')
     }
   }
 
+  const plan: Plan = (goneJobs.size > 0 ? replan?.(goneJobs) : undefined) ?? original
   if (plan.status) {
     const next = buildStatusUpdate(target.run, plan.status, new Date(target.nowMs))
     if (!sameStatus(target.run.status, next)) {

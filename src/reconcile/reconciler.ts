@@ -19,7 +19,7 @@ import { executePlan, PlanCallsFailed, type ExecutorDeps } from './executor.ts'
 import { isJobReported, isWatchedRecord, type MissingJob } from './job-missing.ts'
 import type { ReconcileMemory } from './memory.ts'
 import { planRun, type RunState } from './plan.ts'
-import type { PlanConfig } from './plan-types.ts'
+import type { Plan, PlanConfig } from './plan-types.ts'
 import { isBeingDeleted, isCancelRequested, isTerminalRun, nameOf, namespaceOf, qualified, recordedJobs, recordedWorkflow } from './refs.ts'
 import { LABEL_ORCHESTRATION_RUN } from '../kube/run-kinds.ts'
 
@@ -169,10 +169,17 @@ export function createRunReconciler(deps: RunReconcilerDeps): Reconciler {
     let run = caches.runs[kind.kind].get(request.namespace, request.name)
     for (let attempt = 0; run !== undefined; attempt++) {
       const nowMs = clock()
-      const plan = planRun(await gather(kind, run, nowMs))
+      const state = await gather(kind, run, nowMs)
+      let plan = planRun(state)
+      // Jobs deleted at once (no finalizers) are gone now: plan the status with them gone, so a
+      // cancel finishes in one pass and one status write instead of waiting for their watch events.
+      const replan = (goneJobs: ReadonlySet<string>): Plan => {
+        plan = planRun({ ...state, jobs: state.jobs.filter((job) => !goneJobs.has(qualified(namespaceOf(job), nameOf(job)))) })
+        return plan
+      }
       let outcome
       try {
-        outcome = await executePlan(plan, { kind, run, nowMs }, deps)
+        outcome = await executePlan(plan, { kind, run, nowMs }, deps, replan)
       } catch (err) {
         if (err instanceof PlanCallsFailed && err.requeueAfterMs !== undefined) deps.requeue?.(request, err.requeueAfterMs)
         throw err

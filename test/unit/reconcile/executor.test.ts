@@ -3,7 +3,7 @@ import t from 'tap'
 import { silentLogger } from '../../../src/log.ts'
 import { createMetrics } from '../../../src/metrics.ts'
 import { runKindByName } from '../../../src/kube/run-kinds.ts'
-import { ApiError } from '../../../src/reconcile/api.ts'
+import { ApiError, deleteResultOf } from '../../../src/reconcile/api.ts'
 import { classifyError } from '../../../src/reconcile/errors.ts'
 import { executePlan, PlanCallsFailed } from '../../../src/reconcile/executor.ts'
 import type { Plan } from '../../../src/reconcile/plan-types.ts'
@@ -157,4 +157,38 @@ t.test('classifyError', async (t) => {
     const c = classifyError(err)
     t.same([c.reason, c.transient], [reason, transient], `${(err as Error).message} ${c.statusCode}`)
   }
+})
+
+t.test('replan: Jobs deleted at once are passed on, and the fresh plan’s status and effects are used', async (t) => {
+  const { api, deps, recorder } = setup()
+  const run = agentRun('r', { status: { phase: 'Running' } })
+  api.put('agentruns', run)
+  api.put('jobs', { metadata: { name: 'gone-job', namespace: 'agents' } })
+  api.put('jobs', { metadata: { name: 'held-job', namespace: 'agents', finalizers: ['x/hold'] } })
+  const original: Plan = {
+    calls: [
+      { type: 'deleteJob', namespace: 'agents', name: 'gone-job' },
+      { type: 'deleteJob', namespace: 'agents', name: 'held-job' },
+      { type: 'deleteJob', namespace: 'agents', name: 'absent-job' },
+    ],
+    status: { conditions: [{ type: 'Cancelled', status: 'Unknown', reason: 'CancelRequested', message: 'w' }] },
+    effects: [{ type: 'event', eventType: 'Normal', reason: 'Original', message: 'o', action: 'A' }],
+  }
+  let seen: string[] = []
+  const outcome = await executePlan(original, { kind, run, nowMs: T0_MS }, deps, (gone) => {
+    seen = [...gone].sort()
+    return { calls: [{ type: 'deleteJob', namespace: 'agents', name: 'never-called' }], status: { phase: 'Cancelled' }, effects: [{ type: 'event', eventType: 'Normal', reason: 'Replanned', message: 'r', action: 'A' }] }
+  })
+  t.equal(outcome, 'done')
+  t.same(seen, ['agents/absent-job', 'agents/gone-job'], 'deleted and already-absent Jobs are gone; the held one is not')
+  t.same(api.ops(), ['delete jobs agents/gone-job', 'delete jobs agents/held-job', 'delete jobs agents/absent-job', 'replaceStatus agentruns agents/r'], 'the fresh plan’s calls are not made')
+  t.equal((api.calls.at(-1)?.body as { phase?: string }).phase, 'Cancelled')
+  t.same(recorder.events.map((e) => e.reason), ['Replanned'])
+})
+
+t.test('deleteResultOf', async (t) => {
+  t.equal(deleteResultOf({ kind: 'Status', status: 'Success' }), 'deleted')
+  t.equal(deleteResultOf({ kind: 'Job', metadata: { name: 'j' } }), 'deleted')
+  t.equal(deleteResultOf({ kind: 'Job', metadata: { name: 'j', deletionTimestamp: '2026-11-23T11:00:00Z', finalizers: ['x'] } }), 'pending')
+  t.equal(deleteResultOf(undefined), 'deleted')
 })

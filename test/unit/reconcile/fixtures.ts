@@ -3,7 +3,7 @@ import type { JsonObject, KubeObject, RunStatus } from '../../../src/kube/object
 import { LABEL_AGENT_RUN, LABEL_ORCHESTRATION_RUN, LABEL_TOOL_RUN, type RunKindName } from '../../../src/kube/run-kinds.ts'
 import type { RecordOptions } from '../../../src/events/recorder.ts'
 import type { ObjectReference } from '../../../src/events/transport.ts'
-import { ApiError, type DeleteOptions, type RunguardApi } from '../../../src/reconcile/api.ts'
+import { ApiError, type DeleteOptions, type DeleteResult, type RunguardApi } from '../../../src/reconcile/api.ts'
 import type { EventSink } from '../../../src/reconcile/executor.ts'
 import type { ResourceRef } from '../../../src/reconciler/informer.ts'
 
@@ -73,6 +73,7 @@ export interface JobOptions {
   heldTtl?: string
   deleting?: boolean
   label?: 'agent' | 'tool' | 'none'
+  finalizers?: string[]
 }
 
 export function job(name: string, runName: string, options: JobOptions = {}): KubeObject {
@@ -88,6 +89,7 @@ export function job(name: string, runName: string, options: JobOptions = {}): Ku
       labels,
       ...(options.heldTtl !== undefined ? { annotations: { 'runguard.proompteng.ai/ttl-seconds-after-finished': options.heldTtl } } : {}),
       ...(options.deleting ? { deletionTimestamp: iso(T0_MS) } : {}),
+      ...(options.finalizers ? { finalizers: options.finalizers } : {}),
     },
     spec: { ...(options.ttl !== undefined ? { ttlSecondsAfterFinished: options.ttl } : {}) },
     status: options.finished ? { conditions: [{ type: options.finished, status: 'True', reason: 'x', message: '', lastTransitionTime: iso(T0_MS) }] } : {},
@@ -169,9 +171,18 @@ export class FakeApi implements RunguardApi {
     return next
   }
 
-  async delete(resource: ResourceRef, namespace: string, name: string, options?: DeleteOptions): Promise<boolean> {
+  /** Like the API server: an object with finalizers only gets a deletionTimestamp. */
+  async delete(resource: ResourceRef, namespace: string, name: string, options?: DeleteOptions): Promise<DeleteResult> {
     this.#record({ op: 'delete', resource: resource.plural, namespace, name, ...(options ? { options } : {}) })
-    return this.objects.delete(this.key(resource, namespace, name))
+    const key = this.key(resource, namespace, name)
+    const obj = this.objects.get(key)
+    if (!obj || (options?.uid && obj.metadata?.uid !== options.uid)) return 'absent'
+    if ((obj.metadata?.finalizers as string[] | undefined)?.length) {
+      obj.metadata!.deletionTimestamp = iso(T0_MS)
+      return 'pending'
+    }
+    this.objects.delete(key)
+    return 'deleted'
   }
 
   ops(): string[] {

@@ -42,9 +42,20 @@ function setup(options: { runs?: KubeObject[]; orchestrations?: KubeObject[]; jo
 
 const statusOf = (api: FakeApi, plural: string, name: string): KubeObject['status'] => api.objects.get(`${plural}/agents/${name}`)?.status
 
-t.test('AgentRun cancel: delete the Job, record first-seen, then Cancelled once the Job is gone', async (t) => {
+t.test('AgentRun cancel: the Job is deleted at once, so the run is Cancelled in the same pass', async (t) => {
   const run = agentRun('r', { cancel: true, status: { phase: 'Running' } })
   const s = setup({ runs: [run], jobs: [job('r-job', 'r')] })
+  t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), {})
+  t.same(s.api.ops(), ['delete jobs agents/r-job', 'replaceStatus agentruns agents/r'], 'one delete, one status write')
+  const status = statusOf(s.api, 'agentruns', 'r')
+  t.equal(status?.phase, 'Cancelled')
+  t.same(status?.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`), ['Cancelled=True/CancelRequested'])
+  t.same(s.memory.size, { cancels: 0, jobs: 0 }, 'memory released once Cancelled')
+})
+
+t.test('AgentRun cancel: a Job held by a finalizer → record first-seen, then Cancelled once it is gone', async (t) => {
+  const run = agentRun('r', { cancel: true, status: { phase: 'Running' } })
+  const s = setup({ runs: [run], jobs: [job('r-job', 'r', { finalizers: ['x/hold'] })] })
   const first = await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' })
   t.same(s.api.ops(), ['delete jobs agents/r-job', 'replaceStatus agentruns agents/r'])
   t.same(first, { requeueAfterMs: 30_000 })
