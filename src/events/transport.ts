@@ -1,25 +1,16 @@
 /**
  * How Events reach the API server: four calls, nothing else, so the recorder can be tested against
- * a fake (test/unit/events/fake-transport.ts) and the real one stays a thin adapter over
- * @kubernetes/client-node v2.
+ * a fake (test/unit/events/fake-transport.ts). Two real ones: restEventTransport() here, over the
+ * small REST client in src/kube/rest.ts (the webhook, which must not load @kubernetes/client-node:
+ * ~85 MiB), and kubeEventTransport() in kube-transport.ts over client-node (the reconciler).
+ * Nothing in this file may import client-node at run time.
  *
- * Bodies are plain JSON with RFC 3339 strings for times; the adapter converts them to the client's
- * model classes. Every failure is an EventTransportError carrying the HTTP status (when there was a
- * response) and, for a Kubernetes `Status` body, its reason and `details.kind` — the recorder needs
- * them to tell "events.k8s.io/v1 is not served" (404, fall back to core v1) from "the namespace is
- * gone" (404 with details.kind `namespaces`).
+ * Bodies are plain JSON with RFC 3339 strings for times. Every failure is an EventTransportError
+ * carrying the HTTP status (when there was a response) and, for a Kubernetes `Status` body, its
+ * reason and `details.kind` — the recorder needs them to tell "events.k8s.io/v1 is not served"
+ * (404, fall back to core v1) from "the namespace is gone" (404 with details.kind `namespaces`).
  */
-import {
-  ApiException,
-  CoreV1Api,
-  EventsV1Api,
-  PatchStrategy,
-  V1MicroTime,
-  setHeaderOptions,
-  type CoreV1Event,
-  type EventsV1Event,
-  type KubeConfig,
-} from '@kubernetes/client-node'
+import type { RestClient } from '../kube/rest.ts'
 
 /** What an Event is about (events.k8s.io/v1 `regarding`, core v1 `involvedObject`). */
 export interface ObjectReference {
@@ -118,7 +109,6 @@ export class EventTransportError extends Error {
 /** The status code of any error: EventTransportError, client-node's ApiException (`code`), or undefined. */
 export function statusCodeOf(err: unknown): number | undefined {
   if (err instanceof EventTransportError) return err.statusCode
-  if (err instanceof ApiException) return err.code
   if (typeof err === 'object' && err !== null) {
     const record = err as { statusCode?: unknown; code?: unknown }
     if (typeof record.statusCode === 'number') return record.statusCode
@@ -162,78 +152,77 @@ function parseStatus(body: unknown): StatusBody | undefined {
   }
 }
 
-/** Wraps whatever client-node threw into one EventTransportError with a one-line message. */
+/**
+ * The error for an HTTP answer that is not 2xx: `what: HTTP 404 NotFound: <Status message>`, or
+ * the start of a non-Status body. `body` is the text as received or already-parsed JSON.
+ */
+export function httpTransportError(what: string, statusCode: number, body: unknown, cause?: unknown): EventTransportError {
+  const status = parseStatus(body)
+  const raw = typeof body === 'string' ? body : isPlainJson(body) ? JSON.stringify(body) : ''
+  const text = status?.message ?? raw.trim().slice(0, 200)
+  return new EventTransportError(`${what}: HTTP ${statusCode}${status?.reason ? ` ${status.reason}` : ''}${text ? `: ${text}` : ''}`, {
+    statusCode,
+    ...(status?.reason ? { statusReason: status.reason } : {}),
+    ...(status?.details?.kind ? { detailsKind: status.details.kind } : {}),
+    ...(cause === undefined ? {} : { cause }),
+  })
+}
+
+const isPlainJson = (value: unknown): boolean =>
+  Array.isArray(value) || (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype)
+
+/**
+ * client-node's ApiException, recognised by shape (a numeric `code` and a `body`) so this file
+ * need not import client-node; Node's system errors have string codes.
+ */
+function isApiExceptionLike(err: unknown): err is Error & { code: number; body: unknown } {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'number' && 'body' in err
+}
+
+/** Wraps whatever a transport threw into one EventTransportError with a one-line message. */
 export function toTransportError(err: unknown, what: string): EventTransportError {
   if (err instanceof EventTransportError) return err
-  if (err instanceof ApiException) {
-    const status = parseStatus(err.body)
-    const text = status?.message ?? (typeof err.body === 'string' ? err.body.trim().slice(0, 200) : '')
-    return new EventTransportError(`${what}: HTTP ${err.code}${status?.reason ? ` ${status.reason}` : ''}${text ? `: ${text}` : ''}`, {
-      statusCode: err.code,
-      ...(status?.reason ? { statusReason: status.reason } : {}),
-      ...(status?.details?.kind ? { detailsKind: status.details.kind } : {}),
-      cause: err,
-    })
-  }
+  if (isApiExceptionLike(err)) return httpTransportError(what, err.code, err.body, err)
   const message = err instanceof Error ? err.message : String(err)
   const statusCode = statusCodeOf(err)
   return new EventTransportError(`${what}: ${message}`, { ...(statusCode === undefined ? {} : { statusCode }), cause: err })
 }
 
-const mergePatch = (): ReturnType<typeof setHeaderOptions> => setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
+const MERGE_PATCH = 'application/merge-patch+json'
 
-/** The real transport: EventsV1Api and CoreV1Api from the given credentials. */
-export function kubeEventTransport(kubeConfig: KubeConfig): EventTransport {
-  const eventsApi = kubeConfig.makeApiClient(EventsV1Api)
-  const coreApi = kubeConfig.makeApiClient(CoreV1Api)
+/** The webhook's transport: plain REST calls through src/kube/rest.ts. */
+export function restEventTransport(client: RestClient): EventTransport {
+  const call = async (what: string, method: string, path: string, body: unknown, contentType?: string): Promise<unknown> => {
+    let response
+    try {
+      response = await client.request(method, path, body, contentType)
+    } catch (err) {
+      throw toTransportError(err, what)
+    }
+    if (response.status < 200 || response.status > 299) throw httpTransportError(what, response.status, response.body)
+    return response.body
+  }
+  const createdName = (created: unknown, fallback: string): string => {
+    const metadata = typeof created === 'object' && created !== null ? (created as { metadata?: unknown }).metadata : undefined
+    const name = typeof metadata === 'object' && metadata !== null ? (metadata as { name?: unknown }).name : undefined
+    return typeof name === 'string' && name !== '' ? name : fallback
+  }
+  const events = (namespace: string) => `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/events`
+  const core = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`
   return {
     async createEventsV1(namespace, body) {
-      try {
-        const created = await eventsApi.createNamespacedEvent({ namespace, body: toEventsV1Model(body) })
-        return { name: created.metadata?.name ?? body.metadata.name }
-      } catch (err) {
-        throw toTransportError(err, `create events.k8s.io/v1 Event ${namespace}/${body.metadata.name}`)
-      }
+      const created = await call(`create events.k8s.io/v1 Event ${namespace}/${body.metadata.name}`, 'POST', events(namespace), body)
+      return { name: createdName(created, body.metadata.name) }
     },
     async patchEventsV1(namespace, name, patch) {
-      try {
-        await eventsApi.patchNamespacedEvent({ name, namespace, body: patch }, mergePatch())
-      } catch (err) {
-        throw toTransportError(err, `patch events.k8s.io/v1 Event ${namespace}/${name}`)
-      }
+      await call(`patch events.k8s.io/v1 Event ${namespace}/${name}`, 'PATCH', `${events(namespace)}/${encodeURIComponent(name)}`, patch, MERGE_PATCH)
     },
     async createCoreV1(namespace, body) {
-      try {
-        const created = await coreApi.createNamespacedEvent({ namespace, body: toCoreV1Model(body) })
-        return { name: created.metadata?.name ?? body.metadata.name }
-      } catch (err) {
-        throw toTransportError(err, `create v1 Event ${namespace}/${body.metadata.name}`)
-      }
+      const created = await call(`create v1 Event ${namespace}/${body.metadata.name}`, 'POST', core(namespace), body)
+      return { name: createdName(created, body.metadata.name) }
     },
     async patchCoreV1(namespace, name, patch) {
-      try {
-        await coreApi.patchNamespacedEvent({ name, namespace, body: patch }, mergePatch())
-      } catch (err) {
-        throw toTransportError(err, `patch v1 Event ${namespace}/${name}`)
-      }
+      await call(`patch v1 Event ${namespace}/${name}`, 'PATCH', `${core(namespace)}/${encodeURIComponent(name)}`, patch, MERGE_PATCH)
     },
   }
-}
-
-/**
- * client-node types MicroTime as V1MicroTime (a Date whose JSON has six fraction digits) and Time
- * as Date; our bodies carry strings, converted here. Only millisecond precision exists either way.
- */
-function toEventsV1Model(body: EventsV1Body): EventsV1Event {
-  const { series, eventTime, ...rest } = body
-  return {
-    ...rest,
-    eventTime: new V1MicroTime(eventTime),
-    ...(series ? { series: { count: series.count, lastObservedTime: new V1MicroTime(series.lastObservedTime) } } : {}),
-  }
-}
-
-function toCoreV1Model(body: CoreV1Body): CoreV1Event {
-  const { firstTimestamp, lastTimestamp, ...rest } = body
-  return { ...rest, firstTimestamp: new Date(firstTimestamp), lastTimestamp: new Date(lastTimestamp) }
 }

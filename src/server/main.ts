@@ -8,8 +8,8 @@ import type { FastifyInstance } from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import type { Config } from '../config.ts'
 import { EventRecorder } from '../events/recorder.ts'
-import { kubeEventTransport } from '../events/transport.ts'
-import { loadKubeConfig } from '../kube/client.ts'
+import { restEventTransport } from '../events/transport.ts'
+import { createRestClient, loadRestConfig } from '../kube/rest.ts'
 import type { Logger } from '../log.ts'
 import { createMetrics, type Metrics } from '../metrics.ts'
 import { version } from '../version.ts'
@@ -110,10 +110,14 @@ function addressPort(app: FastifyInstance): number {
   return typeof address === 'object' && address ? address.port : 0
 }
 
+/**
+ * Events go through the small REST client (src/kube/rest.ts), not @kubernetes/client-node: that
+ * library alone costs ~85 MiB RSS, and the webhook must stay within 100 MiB.
+ */
 function createRecorder(config: Config, logger: Logger, metrics: Metrics, env: NodeJS.ProcessEnv, kubeconfig?: string): EventRecorder | undefined {
   let kube
   try {
-    kube = loadKubeConfig(env, kubeconfig)
+    kube = loadRestConfig(env, kubeconfig)
   } catch (err) {
     logger.warn({ err }, 'kubeconfig unusable; admission keeps working, Events are off')
     return undefined
@@ -124,7 +128,7 @@ function createRecorder(config: Config, logger: Logger, metrics: Metrics, env: N
   }
   logger.info({ kubeconfig: kube.source }, 'kube access configured for Events')
   return new EventRecorder({
-    transport: kubeEventTransport(kube.kubeConfig),
+    transport: restEventTransport(createRestClient(kube)),
     config,
     metrics,
     logger,

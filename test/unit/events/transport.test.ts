@@ -6,7 +6,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { KubeConfig } from '@kubernetes/client-node'
 import t from 'tap'
-import { EventTransportError, isApiNotServed, kubeEventTransport, type EventsV1Body } from '../../../src/events/transport.ts'
+import { kubeEventTransport } from '../../../src/events/kube-transport.ts'
+import { EventTransportError, isApiNotServed, type EventsV1Body } from '../../../src/events/transport.ts'
 
 interface Seen {
   method: string
