@@ -204,6 +204,24 @@ t.test('cancels requested while no reconciler runs are carried out when one come
   t.equal(await remainingJobs('offline'), 0, 'every Job deleted')
 })
 
+t.test('losing the Lease ends the process with a non-zero exit (like controller-runtime)', async (t) => {
+  await supervisor.stopAll()
+  const lone = await startReconcilerProcess(cp, { name: 'reconciler-lone', env: ENV })
+  t.teardown(() => lone.stop())
+  await waitForLeader([lone], 30_000)
+  // Someone else takes the Lease (as a partitioned peer with a skewed view might).
+  const path = '/apis/coordination.k8s.io/v1/namespaces/runguard-system/leases/runguard-reconciler'
+  const lease = await get(cp, path)
+  const stolenAt = Date.now()
+  const now = new Date().toISOString().replace('Z', '000Z')
+  const r = await cp.request('PUT', path, { ...lease, spec: { ...lease?.spec, holderIdentity: 'intruder', renewTime: now, acquireTime: now } })
+  t.equal(r.status, 200, 'Lease taken over')
+  lone.process.child.ref() // keep the test alive until the exit is seen
+  const status = await lone.process.exited
+  t.comment(`exited ${Date.now() - stolenAt} ms after losing the Lease, status ${status}`)
+  t.equal(status, 1, 'exit code 1')
+})
+
 t.teardown(() => {
   t.comment(`total: ${Date.now() - testStarted} ms`)
 })
