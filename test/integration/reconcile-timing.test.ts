@@ -87,7 +87,7 @@ t.test('one run: spec.cancel → Cancelled', async (t) => {
     latencies.push(seen - patched)
   }
   const sorted = [...latencies].sort((a, b) => a - b)
-  t.comment(`one run (with a running Job), ${names.length} samples: median ${ms(percentile(sorted, 50))}, min ${ms(sorted[0]!)}, max ${ms(sorted[sorted.length - 1]!)}`)
+  t.comment(`one run (with an active Job), ${names.length} samples: median ${ms(percentile(sorted, 50))}, min ${ms(sorted[0]!)}, max ${ms(sorted[sorted.length - 1]!)}`)
   t.ok(percentile(sorted, 50) < 2_000, 'well under the cancel timeout')
 })
 
