@@ -5,7 +5,7 @@
  *
  * Env: BENCH_SECONDS (default 10) per measurement, BENCH_OUT (default BENCHMARKS.md).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:https'
 import { createServer } from 'node:net'
@@ -124,12 +124,15 @@ const cleanup = () => {
 }
 process.on('exit', cleanup)
 
+// Production runs the compiled output (see Dockerfile), so that is what is measured.
+const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' })
+if (build.status !== 0) throw new Error('build failed')
 const bundle = await writeCertificateBundle(dir, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] })
 const [runguardPort, metricsPort, floorPort] = [await freePort(), await freePort(), await freePort()]
 const nodeBin = process.execPath
 const runguard = spawn(
   nodeBin,
-  ['src/cli.ts', 'webhook', '--port', String(runguardPort), '--host', '127.0.0.1', '--tls-cert', bundle.certPath, '--tls-key', bundle.keyPath, '--metrics-port', String(metricsPort)],
+  ['dist/src/cli.js', 'webhook', '--port', String(runguardPort), '--host', '127.0.0.1', '--tls-cert', bundle.certPath, '--tls-key', bundle.keyPath, '--metrics-port', String(metricsPort)],
   { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env.PATH, RUNGUARD_LOG_LEVEL: 'warn' } },
 )
 const floor = spawn(nodeBin, ['bench/floor-server.ts', String(floorPort), bundle.certPath, bundle.keyPath], { stdio: ['ignore', 'ignore', 'inherit'] })
@@ -187,7 +190,8 @@ const report = `# Benchmarks
 Admission webhook cost, measured by \`npm run bench\` (bench/admission.ts) on ${new Date().toISOString().slice(0, 10)},
 ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}.
 
-Method: one \`runguard webhook\` process and one bare Fastify HTTPS server that only parses the body
+Method: one \`runguard webhook\` process (compiled output, as in the image; no kube access, so
+Events are off) and one bare Fastify HTTPS server that only parses the body
 and answers a fixed "allowed" review (the floor), both on loopback with the same certificate.
 c=1 latencies come from a sequential keep-alive client timed with \`process.hrtime\` (3000
 requests after 300 warm-up); c=32 throughput and p99 from autocannon (${SECONDS} s, keep-alive,

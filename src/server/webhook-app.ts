@@ -11,6 +11,7 @@ import type { AdmissionRequest, Decision } from '../admission/types.ts'
 import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
+import { admissionReviewResponseSchema } from '../../webhooks/schemas.ts'
 
 /** What the webhook needs of the event recorder (src/events). Sending never blocks the answer. */
 export interface AdmissionEventSink {
@@ -120,12 +121,26 @@ export async function buildWebhookApp(options: WebhookAppOptions): Promise<Fasti
   for (const group of groupByPath(webhooks)) {
     const routes = group.definitions.flatMap((d) => d.routes)
     const webhookOf = new Map(group.definitions.flatMap((d) => d.routes.map((r) => [r, d.name] as const)))
-    metrics.webhookRequests.inc({ webhook: group.path, code: '200' }, 0)
+    // Labelled children resolved once per path: every admission call touches these.
+    const answered = metrics.webhookRequests.labels({ webhook: group.path, code: '200' })
+    const latency = metrics.webhookLatency.labels({ webhook: group.path })
+    const inFlight = metrics.webhookInFlight.labels({ webhook: group.path })
+    const decisions = new Map<string, { inc: () => void }>()
+    const countDecision = (labels: { kind: string; operation: string; allowed: string; reason: string }) => {
+      const key = `${labels.kind}|${labels.operation}|${labels.allowed}|${labels.reason}`
+      let child = decisions.get(key)
+      if (!child) {
+        child = metrics.admissionDecisions.labels({ webhook: group.path, ...labels })
+        decisions.set(key, child)
+      }
+      child.inc()
+    }
+    answered.inc(0)
 
-    app.post(group.path, async (request: FastifyRequest, reply: FastifyReply) => {
+    app.post(group.path, { schema: { response: { 200: admissionReviewResponseSchema } } }, async (request: FastifyRequest, reply: FastifyReply) => {
       const started = process.hrtime.bigint()
-      const endTimer = metrics.webhookLatency.startTimer({ webhook: group.path })
-      metrics.webhookInFlight.inc({ webhook: group.path })
+      const endTimer = latency.startTimer()
+      inFlight.inc()
       try {
         const decoded = decodeReview(request.body)
         if ('error' in decoded) {
@@ -137,9 +152,8 @@ export async function buildWebhookApp(options: WebhookAppOptions): Promise<Fasti
         const { decision } = outcome
         const req = decoded.request
         emitEvents(options, req, decision)
-        metrics.webhookRequests.inc({ webhook: group.path, code: '200' })
-        metrics.admissionDecisions.inc({
-          webhook: group.path,
+        answered.inc()
+        countDecision({
           kind: req.kind.kind,
           operation: req.operation,
           allowed: String(decision.allowed),
@@ -155,7 +169,7 @@ export async function buildWebhookApp(options: WebhookAppOptions): Promise<Fasti
         })
         return reply.code(200).send(outcome.review)
       } finally {
-        metrics.webhookInFlight.dec({ webhook: group.path })
+        inFlight.dec()
         endTimer()
       }
     })
