@@ -15,9 +15,20 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void
 }
 
+/** Node's timers hold 32-bit delays; a longer one (retention defaults to 30 days) fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
 export const realClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (callback, ms) => ({ timer: setTimeout(callback, Math.max(0, ms)) }),
+  setTimeout: (callback, ms) => {
+    const handle: { timer: unknown } = { timer: undefined }
+    // Longer delays are chained through timers of at most MAX_TIMER_MS.
+    const arm = (remaining: number): void => {
+      handle.timer = remaining > MAX_TIMER_MS ? setTimeout(() => arm(remaining - MAX_TIMER_MS), MAX_TIMER_MS) : setTimeout(callback, Math.max(0, remaining))
+    }
+    arm(ms)
+    return handle
+  },
   clearTimeout: (handle) => clearTimeout(handle.timer as NodeJS.Timeout),
 }
 
