@@ -21,6 +21,9 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 # --- final: compiled output + production node_modules, non-root, read-only root fs ----------
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
+# A 2 MiB young generation keeps the webhook's RSS ~40 MiB lower under load at no measured
+# throughput cost (BENCHMARKS.md).
+ENV NODE_OPTIONS=--max-semi-space-size=2
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist

@@ -132,7 +132,7 @@ const [runguardPort, metricsPort, floorPort] = [await freePort(), await freePort
 const nodeBin = process.execPath
 const runguard = spawn(
   nodeBin,
-  ['dist/src/cli.js', 'webhook', '--port', String(runguardPort), '--host', '127.0.0.1', '--tls-cert', bundle.certPath, '--tls-key', bundle.keyPath, '--metrics-port', String(metricsPort)],
+  ['--max-semi-space-size=2', 'dist/src/cli.js', 'webhook', '--port', String(runguardPort), '--host', '127.0.0.1', '--tls-cert', bundle.certPath, '--tls-key', bundle.keyPath, '--metrics-port', String(metricsPort)],
   { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env.PATH, RUNGUARD_LOG_LEVEL: 'warn' } },
 )
 const floor = spawn(nodeBin, ['bench/floor-server.ts', String(floorPort), bundle.certPath, bundle.keyPath], { stdio: ['ignore', 'ignore', 'inherit'] })
@@ -190,8 +190,8 @@ const report = `# Benchmarks
 Admission webhook cost, measured by \`npm run bench\` (bench/admission.ts) on ${new Date().toISOString().slice(0, 10)},
 ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}.
 
-Method: one \`runguard webhook\` process (compiled output, as in the image; no kube access, so
-Events are off) and one bare Fastify HTTPS server that only parses the body
+Method: one \`runguard webhook\` process (compiled output and \`--max-semi-space-size=2\`, as in the
+image; no kube access, so Events are off) and one bare Fastify HTTPS server that only parses the body
 and answers a fixed "allowed" review (the floor), both on loopback with the same certificate.
 c=1 latencies come from a sequential keep-alive client timed with \`process.hrtime\` (3000
 requests after 300 warm-up); c=32 throughput and p99 from autocannon (${SECONDS} s, keep-alive,

@@ -7,13 +7,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { stringify } from 'yaml'
-import { renderWebhookConfigurations } from './admission/manifests.ts'
-import { checkObjects, InputError, parseObjects } from './check.ts'
 import { ConfigError, loadConfig, settingsMarkdown, type Config } from './config.ts'
 import { createLogger } from './log.ts'
 import { version } from './version.ts'
-import { EXCLUDED_NAMESPACES, WEBHOOKS } from '../webhooks/index.ts'
+
+// Subcommands load their modules on demand: the long-running processes keep only what they use
+// in memory (the yaml parser, for one, is needed by `check` and `manifests` alone).
 
 function port(value: string): number {
   const n = Number(value)
@@ -106,8 +105,10 @@ program
   .addOption(new Option('--operation <op>', 'CREATE or UPDATE (default: UPDATE when --old is given)').choices(['CREATE', 'UPDATE']))
   .option('--user <name>', 'the requesting user (matters for break-glass)', 'runguard-check')
   .option('--group <name...>', 'the requesting user\'s groups', [])
-  .action((flags: { filename: string; old?: string; subresource?: 'status'; operation?: 'CREATE' | 'UPDATE'; user: string; group: string[] }) => {
+  .action(async (flags: { filename: string; old?: string; subresource?: 'status'; operation?: 'CREATE' | 'UPDATE'; user: string; group: string[] }) => {
     const config = configOrExit()
+    const { checkObjects, InputError, parseObjects } = await import('./check.ts')
+    const { WEBHOOKS } = await import('../webhooks/index.ts')
     try {
       const read = (file: string) => (file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8'))
       const newObjects = parseObjects(read(flags.filename), flags.filename)
@@ -148,7 +149,10 @@ program
   .option('--service-port <port>', 'port of the webhook Service', port, 443)
   .option('--url <base>', 'call the webhook at this base URL instead of a Service (local clusters, tests)')
   .option('--ca-bundle <file>', 'PEM CA bundle to embed as caBundle')
-  .action((flags: { out?: string; namespace: string; service: string; servicePort: number; url?: string; caBundle?: string }) => {
+  .action(async (flags: { out?: string; namespace: string; service: string; servicePort: number; url?: string; caBundle?: string }) => {
+    const { stringify } = await import('yaml')
+    const { renderWebhookConfigurations } = await import('./admission/manifests.ts')
+    const { EXCLUDED_NAMESPACES, WEBHOOKS } = await import('../webhooks/index.ts')
     const docs = renderWebhookConfigurations(WEBHOOKS, {
       target: {
         ...(flags.url ? { url: flags.url } : { service: { namespace: flags.namespace, name: flags.service, port: flags.servicePort } }),

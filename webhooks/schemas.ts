@@ -77,30 +77,3 @@ export const jobObjectSchema = {
   },
 } as const
 
-/**
- * The AdmissionReview runguard answers with. Fastify compiles it into a serializer, which is
- * faster than JSON.stringify on every admission call; every field we emit must be listed here.
- */
-export const admissionReviewResponseSchema = {
-  type: 'object',
-  properties: {
-    apiVersion: { type: 'string' },
-    kind: { type: 'string' },
-    response: {
-      type: 'object',
-      required: ['uid', 'allowed'],
-      properties: {
-        uid: { type: 'string' },
-        allowed: { type: 'boolean' },
-        status: {
-          type: 'object',
-          properties: { code: { type: 'integer' }, message: { type: 'string' }, reason: { type: 'string' }, status: { type: 'string' } },
-        },
-        patch: { type: 'string' },
-        patchType: { type: 'string' },
-        warnings: { type: 'array', items: { type: 'string' } },
-        auditAnnotations: { type: 'object', additionalProperties: { type: 'string' } },
-      },
-    },
-  },
-} as const
