@@ -150,6 +150,11 @@ const scenarios: Scenario[] = [
     body: JSON.stringify(statusWrite(running, { phase: 'Succeeded', startedAt: '2026-11-23T10:00:00Z' })),
   },
   {
+    name: `status update of that AgentRun → /mutate`,
+    path: '/mutate',
+    body: JSON.stringify(statusWrite({ ...big, status: { phase: 'Running', startedAt: '2026-11-23T10:00:00Z' } }, { phase: 'Succeeded', startedAt: '2026-11-23T10:00:00Z' })),
+  },
+  {
     name: 'status update Running → Succeeded → /validate',
     path: '/validate',
     body: JSON.stringify(statusWrite(running, { phase: 'Succeeded', startedAt: '2026-11-23T10:00:00Z', finishedAt: '2026-11-23T10:05:00Z' })),

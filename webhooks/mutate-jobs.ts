@@ -34,6 +34,7 @@ export const mutateJobs: WebhookDefinition = {
       operations: ['CREATE'],
       validators: [],
       mutators: [holdJobTtl],
+      mutates: ['metadata', 'spec'],
       objectSchema: jobObjectSchema,
       breakGlass: false,
       reportsInvalidSpec: false,

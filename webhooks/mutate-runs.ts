@@ -26,6 +26,7 @@ export const mutateRuns: WebhookDefinition = {
       // its InvalidSpec Event) in front of CEL's.
       validators: [validateCancel],
       mutators: [normaliseCancel],
+      mutates: ['spec'],
       breakGlass: false,
       reportsInvalidSpec: true,
     }),
@@ -36,6 +37,7 @@ export const mutateRuns: WebhookDefinition = {
       // Rules 6 and 7 have CEL backstops; denying here shows the old and new values CEL cannot.
       validators: [validateStatus],
       mutators: [mutateStatus], // rules 10–12
+      mutates: ['status'],
       // Break-glass repair may need to remove a wrong timestamp, which rule 12 would restore.
       breakGlass: true,
       reportsInvalidSpec: false,

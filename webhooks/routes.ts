@@ -11,6 +11,6 @@ export const RUN_RESOURCES: readonly string[] = RUN_KINDS.map((k) => k.plural)
 export const EXCLUDED_NAMESPACES: readonly string[] = ['kube-system']
 
 /** A route over the three run kinds; the caller says which subresource, operations and rules. */
-export function runRoute(route: Pick<Route, 'name' | 'subResource' | 'operations' | 'validators' | 'mutators' | 'breakGlass' | 'reportsInvalidSpec'>): Route {
+export function runRoute(route: Pick<Route, 'name' | 'subResource' | 'operations' | 'validators' | 'mutators' | 'mutates' | 'breakGlass' | 'reportsInvalidSpec'>): Route {
   return { groups: RUN_GROUPS, versions: RUN_VERSIONS, resources: RUN_RESOURCES, objectSchema: runObjectSchema, ...route }
 }

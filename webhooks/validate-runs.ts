@@ -21,6 +21,7 @@ export const validateRuns: WebhookDefinition = {
       operations: ['CREATE', 'UPDATE'],
       validators: [validateCancel, validateSpecPolicy], // rules 1–4, rule 5
       mutators: [],
+      mutates: [],
       breakGlass: false,
       reportsInvalidSpec: true,
     }),
@@ -30,6 +31,7 @@ export const validateRuns: WebhookDefinition = {
       operations: ['UPDATE'],
       validators: [validateStatus], // rules 6–9
       mutators: [],
+      mutates: [],
       breakGlass: true,
       reportsInvalidSpec: false,
     }),

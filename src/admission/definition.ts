@@ -7,6 +7,8 @@ import type { Mutator, Operation, ValidationRule } from './types.ts'
 
 export type WebhookMode = 'validating' | 'mutating'
 
+export type MutableField = 'metadata' | 'spec' | 'status'
+
 /** One row of the dispatch table: which rules run for which resource, subresource and operation. */
 export interface Route {
   /** Stable name for logs and metrics, e.g. `run-spec`. */
@@ -23,6 +25,12 @@ export interface Route {
    */
   validators: readonly ValidationRule[]
   mutators: readonly Mutator[]
+  /**
+   * The top-level fields this route's mutators may edit. Only these are copied for the draft and
+   * diffed for the patch, so a status write to an AgentRun with a 20 KB spec never clones or walks
+   * the spec. A mutator must not edit any other field.
+   */
+  mutates: readonly MutableField[]
   /** ajv JSON Schema guarding the object's shape before any rule sees it. */
   objectSchema: object
   /** Status rules may be skipped by the break-glass allow-list; spec rules never. */

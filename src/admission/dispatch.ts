@@ -7,7 +7,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import jsonpatch from 'fast-json-patch'
 import type { Config } from '../config.ts'
 import { isJsonObject, type KubeObject } from '../kube/objects.ts'
-import type { Route, WebhookMode } from './definition.ts'
+import type { MutableField, Route, WebhookMode } from './definition.ts'
 import { fieldError, merge } from './field-errors.ts'
 import { allowed, denied, errored, patched, withWarnings } from './response.ts'
 import type { AdmissionRequest, Decision, FieldError, JsonPatchOperation, RuleContext } from './types.ts'
@@ -102,7 +102,8 @@ function validate(route: Route, ctx: RuleContext): Decision {
 
 function mutate(route: Route, ctx: RuleContext): Decision {
   const original = ctx.newObject as KubeObject
-  const draft = structuredClone(original)
+  const draft: KubeObject = { ...original }
+  for (const field of route.mutates) if (original[field] !== undefined) draft[field] = structuredClone(original[field])
   const warnings = route.mutators.flatMap((mutator) => mutator(ctx, draft))
   // The API server runs CRD schema and CEL validation between the mutating and the validating
   // webhooks, so a rule the CRDs also enforce as a backstop must deny here — on the mutated
@@ -112,6 +113,18 @@ function mutate(route: Route, ctx: RuleContext): Decision {
     const early = merge(route.validators.map((rule) => rule({ ...ctx, newObject: draft })))
     if (early.errors.length > 0) return { ...denied(early.errors), invalidSpec: route.reportsInvalidSpec ? early.errors : [] }
   }
-  const patch = jsonpatch.compare(original, draft) as JsonPatchOperation[]
-  return withWarnings(patched(patch), warnings)
+  return withWarnings(patched(route.mutates.flatMap((field) => diffField(original, draft, field))), warnings)
+}
+
+/** RFC 6902 operations turning `original[field]` into `draft[field]`, with paths from the root. */
+function diffField(original: KubeObject, draft: KubeObject, field: MutableField): JsonPatchOperation[] {
+  const before: unknown = original[field]
+  const after: unknown = draft[field]
+  if (before === after) return []
+  if (after === undefined) return [{ op: 'remove', path: `/${field}` }]
+  if (before === undefined) return [{ op: 'add', path: `/${field}`, value: after }]
+  if (isJsonObject(before) && isJsonObject(after)) {
+    return (jsonpatch.compare(before, after) as JsonPatchOperation[]).map((op) => ({ ...op, path: `/${field}${op.path}` }))
+  }
+  return [{ op: 'replace', path: `/${field}`, value: after }]
 }

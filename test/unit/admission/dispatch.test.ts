@@ -32,6 +32,7 @@ function route(overrides: Partial<Route>): Route {
     operations: ['CREATE', 'UPDATE'],
     validators: [],
     mutators: [],
+    mutates: ['metadata', 'spec'],
     objectSchema: runObjectSchema,
     breakGlass: false,
     reportsInvalidSpec: false,
@@ -202,4 +203,23 @@ t.test('mutating routes deny on their validators, judged on the mutated object, 
   t.equal(deny.code, 422)
   t.equal(deny.patch, undefined)
   t.equal(deny.invalidSpec.length, 1, 'a mutating denial still reports InvalidSpec')
+})
+
+t.test('patches cover only the fields a route mutates, with paths from the root', async (t) => {
+  const setStatus: Mutator = (_ctx, draft) => {
+    draft.status = { ...draft.status, phase: 'Running' }
+    return []
+  }
+  const dropStatus: Mutator = (_ctx, draft) => {
+    delete draft.status
+    return []
+  }
+  const object = { metadata: { name: 'r' }, spec: { big: 'x'.repeat(1000) }, status: { phase: 'Pending' } }
+  const replaced = dispatch([route({ mutators: [setStatus], mutates: ['status'] })], { request: request({ object }), config, now, mode: 'mutating' })
+  t.same(replaced.patch, [{ op: 'replace', path: '/status/phase', value: 'Running' }])
+  const added = dispatch([route({ mutators: [setStatus], mutates: ['status'] })], { request: request({ object: { metadata: { name: 'r' } } }), config, now, mode: 'mutating' })
+  t.same(added.patch, [{ op: 'add', path: '/status', value: { phase: 'Running' } }])
+  const removed = dispatch([route({ mutators: [dropStatus], mutates: ['status'] })], { request: request({ object }), config, now, mode: 'mutating' })
+  t.same(removed.patch, [{ op: 'remove', path: '/status' }])
+  t.equal(object.status.phase, 'Pending', 'the request object is untouched')
 })
