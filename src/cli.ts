@@ -8,7 +8,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { ConfigError, loadConfig, settingsMarkdown, type Config } from './config.ts'
-import { createLogger } from './log.ts'
+import { createLogger, type Logger } from './log.ts'
 import { version } from './version.ts'
 
 // Subcommands load their modules on demand: the long-running processes keep only what they use
@@ -38,6 +38,18 @@ function configOrExit(): Config {
   }
 }
 
+/** Starts a long-running process; a start-up failure is logged once and exits 1. */
+async function runProcess(component: 'webhook' | 'reconciler', start: (config: Config, logger: Logger) => Promise<void>): Promise<void> {
+  const config = configOrExit()
+  const logger = createLogger(config.logLevel, component)
+  try {
+    await start(config, logger)
+  } catch (err) {
+    logger.fatal({ err }, `${component} failed to start`)
+    process.exit(1)
+  }
+}
+
 const program = new Command()
   .name('runguard')
   .description('Admission webhooks and reconciler for proompteng Agents run objects (AgentRun, OrchestrationRun, ToolRun).')
@@ -55,21 +67,16 @@ program
   .addOption(new Option('--kubeconfig <file>', 'kubeconfig for sending Events (default: in-cluster, then KUBECONFIG)').env('RUNGUARD_KUBECONFIG'))
   .addOption(new Option('--body-limit <bytes>', 'largest AdmissionReview accepted').env('RUNGUARD_BODY_LIMIT').default(16 * 1024 * 1024).argParser(positiveInt))
   .action(async (flags: { port: number; host: string; tlsCert: string; tlsKey: string; metricsPort: number; kubeconfig?: string; bodyLimit: number }) => {
-    const config = configOrExit()
-    const logger = createLogger(config.logLevel, 'webhook')
     // Loaded on demand so `check`, `manifests` and `config` start without the server's modules.
-    const { closeOnSignals, startWebhookServer } = await import('./server/main.ts')
-    try {
+    await runProcess('webhook', async (config, logger) => {
+      const { closeOnSignals, startWebhookServer } = await import('./server/main.ts')
       const server = await startWebhookServer(
         { port: flags.port, host: flags.host, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, metricsPort: flags.metricsPort, kubeconfig: flags.kubeconfig, bodyLimit: flags.bodyLimit },
         config,
         logger,
       )
       closeOnSignals(server, logger)
-    } catch (err) {
-      logger.fatal({ err }, 'webhook server failed to start')
-      process.exit(1)
-    }
+    })
   })
 
 program
@@ -79,21 +86,15 @@ program
   .addOption(new Option('--metrics-host <address>', 'address the metrics port listens on').env('RUNGUARD_RECONCILER_METRICS_HOST').default('0.0.0.0'))
   .addOption(new Option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, then KUBECONFIG)').env('RUNGUARD_KUBECONFIG'))
   .action(async (flags: { metricsPort: number; metricsHost: string; kubeconfig?: string }) => {
-    const config = configOrExit()
-    const logger = createLogger(config.logLevel, 'reconciler')
-    // Loaded on demand so `check`, `manifests` and `config` start without the reconciler's modules.
-    const { closeOnSignals, startReconciler } = await import('./reconciler/main.ts')
-    try {
+    await runProcess('reconciler', async (config, logger) => {
+      const { closeOnSignals, startReconciler } = await import('./reconciler/main.ts')
       const reconciler = await startReconciler(
         { metricsPort: flags.metricsPort, metricsHost: flags.metricsHost, kubeconfig: flags.kubeconfig, onFatal: () => process.exit(1) },
         config,
         logger,
       )
       closeOnSignals(reconciler, logger)
-    } catch (err) {
-      logger.fatal({ err }, 'reconciler failed to start')
-      process.exit(1)
-    }
+    })
   })
 
 program
