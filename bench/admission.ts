@@ -182,6 +182,35 @@ for (const scenario of scenarios) {
   process.stderr.write(`${rows.at(-1)}\n`)
 }
 
+// In-process cost per request (Fastify inject: no TLS, no sockets, no load generator on the same
+// cores), which isolates what runguard's own work adds on top of the framework.
+const inProcess: string[] = []
+{
+  const { buildWebhookApp } = (await import(new URL('../dist/src/server/webhook-app.js', import.meta.url).href)) as typeof import('../src/server/webhook-app.ts')
+  const { WEBHOOKS } = (await import(new URL('../dist/webhooks/index.js', import.meta.url).href)) as typeof import('../webhooks/index.ts')
+  const { loadConfig } = await import('../src/config.ts')
+  const { createMetrics } = await import('../src/metrics.ts')
+  const { silentLogger } = await import('../src/log.ts')
+  const Fastify = (await import('fastify')).default
+  const app = await buildWebhookApp({ config: loadConfig({}), logger: silentLogger(), metrics: createMetrics({ component: 'webhook', version: 'bench', processMetrics: false }), events: undefined, webhooks: WEBHOOKS })
+  const floorApp = Fastify({ bodyLimit: 16 * 1024 * 1024 })
+  for (const path of ['/validate', '/mutate']) {
+    floorApp.post(path, async (request) => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: (request.body as { request?: { uid?: string } }).request?.uid ?? '', allowed: true } }))
+  }
+  const perRequestMicros = async (target: typeof app, scenario: Scenario, n: number): Promise<number> => {
+    const send = () => target.inject({ method: 'POST', url: scenario.path, headers: { 'content-type': 'application/json' }, payload: scenario.body })
+    for (let i = 0; i < 2000; i++) await send()
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) await send()
+    return Number(process.hrtime.bigint() - t0) / n / 1000
+  }
+  for (const scenario of scenarios) {
+    const ours = await perRequestMicros(app, scenario, 10_000)
+    const bare = await perRequestMicros(floorApp as unknown as typeof app, scenario, 10_000)
+    inProcess.push(`| ${scenario.name} | ${ours.toFixed(1)} | ${bare.toFixed(1)} | ${(ours - bare).toFixed(1)} |`)
+  }
+}
+
 // Memory: 100k requests across the scenarios, then RSS of the runguard process.
 const rssBefore = rssMiB(runguard.pid as number)
 for (const scenario of scenarios) {
@@ -206,10 +235,25 @@ requests after 300 warm-up); c=32 throughput and p99 from autocannon (${SECONDS}
 |---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
+In-process cost per request (Fastify \`inject\`, 10 000 requests after 2000 warm-up; no TLS, no
+sockets, no load generator competing for the cores) — what runguard's own work adds:
+
+| scenario | runguard (µs) | bare Fastify (µs) | added by runguard (µs) |
+|---|---|---|---|
+${inProcess.join('\n')}
+
 Targets (issue 3): throughput at c=32 ≥ 0.77× the floor, p99 ≤ 5 ms at c=32, p50 ≤ 0.5 ms at c=1,
 RSS ≤ 100 MiB after 100k requests.
 
 ${checks.join('\n')}
+
+Reading the figures: the floor does nothing but parse and answer, so for small status writes it
+spends only tens of microseconds per request, TLS included; runguard's decode, shape guards, rules,
+patch and metrics add the in-process figure above on top, which caps the c=32 ratio for small
+bodies below the 0.77 target on this machine. For the 13.6 KB AgentRun, where parsing dominates
+both, the ratio is close to the target. The load generator shares the same 2 cores, so c=32 figures
+move by ±15 % between runs; the in-process table is the steadier comparison. RSS is dominated by
+loaded code (about 85 MiB at start: Fastify, prom-client, pino, ajv, the YAML parser).
 
 Reproduce: \`npm ci && npm run bench\` (BENCH_SECONDS=30 for steadier figures).
 `

@@ -13,8 +13,8 @@ const PATTERN = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:
 /** An instant with nanosecond precision; two spellings of the same instant compare equal. */
 export interface Instant {
   /** Seconds since the Unix epoch (UTC). */
-  seconds: number
-  nanos: number
+  readonly seconds: number
+  readonly nanos: number
 }
 
 function daysInMonth(year: number, month: number): number {
@@ -22,8 +22,25 @@ function daysInMonth(year: number, month: number): number {
   return [4, 6, 9, 11].includes(month) ? 30 : 31
 }
 
+/**
+ * Every status write parses the same few timestamps several times (old and new object, mutating
+ * and validating webhook); remembering recent answers takes this off the admission hot path.
+ * Bounded: cleared when full, so hostile input cannot grow it.
+ */
+const recent = new Map<string, Instant | null>()
+const RECENT_MAX = 1024
+
 export function parseRfc3339(text: unknown): Instant | undefined {
   if (typeof text !== 'string') return undefined
+  const known = recent.get(text)
+  if (known !== undefined) return known ?? undefined
+  const parsed = parseUncached(text)
+  if (recent.size >= RECENT_MAX) recent.clear()
+  recent.set(text, parsed ?? null)
+  return parsed
+}
+
+function parseUncached(text: string): Instant | undefined {
   const m = PATTERN.exec(text)
   if (!m) return undefined
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number]
