@@ -20,7 +20,8 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 command -v go >/dev/null 2>&1 || { echo "build.sh: the Go toolchain (go) is required to build the control plane" >&2; exit 2; }
 
-key="$(cat "$here/kube/go.mod" "$here/kube/go.sum" "$here/etcd/go.mod" "$here/etcd/go.sum" | sha256sum | cut -c1-16)"
+# The key covers the pins and this script (its build flags), so either change rebuilds.
+key="$(cat "$here/kube/go.mod" "$here/kube/go.sum" "$here/etcd/go.mod" "$here/etcd/go.sum" "$here/build.sh" | sha256sum | cut -c1-16)"
 k8s_version="$(awk '/^require k8s.io\/kubernetes /{print $3}' "$here/kube/go.mod")"
 bin="$cache/controlplane/$k8s_version-$key/bin"
 mkdir -p "$bin"
@@ -31,6 +32,11 @@ flock 9
 
 export CGO_ENABLED=0
 flags=(-trimpath -ldflags "-s -w")
+# Kubernetes stamps its version at link time (hack/lib/version.sh); without it `kubectl version`
+# and /version report v0.0.0-master. Only the link step changes, so the Go build cache still applies.
+minor="$(cut -d. -f2 <<<"$k8s_version")"
+vpkg=k8s.io/component-base/version
+kube_flags=(-trimpath -ldflags "-s -w -X $vpkg.gitVersion=$k8s_version -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z")
 
 have() { [ -x "$1/$2" ]; }
 source_of() { # prints the directory a binary should be taken from, preferring KUBEBUILDER_ASSETS
@@ -49,8 +55,11 @@ if [ "$need_etcd" = 1 ]; then
 fi
 for cmd in "${need_kube[@]}"; do
   echo "building $cmd $k8s_version into $bin (first time only; many minutes on 2 cores)..." >&2
-  (cd "$here/kube" && go build "${flags[@]}" -o "$bin/$cmd.tmp.$$" "k8s.io/kubernetes/cmd/$cmd" && mv "$bin/$cmd.tmp.$$" "$bin/$cmd")
+  (cd "$here/kube" && go build "${kube_flags[@]}" -o "$bin/$cmd.tmp.$$" "k8s.io/kubernetes/cmd/$cmd" && mv "$bin/$cmd.tmp.$$" "$bin/$cmd")
 done
+
+# Binaries of earlier pins or flags are never used again; drop them (~280 MB each).
+find "$cache/controlplane" -mindepth 1 -maxdepth 1 -type d ! -name "$k8s_version-$key" -exec rm -rf {} +
 
 # One directory with all four, so callers need a single path.
 for cmd in etcd kube-apiserver kube-controller-manager kubectl; do
