@@ -29,6 +29,22 @@ t.test('matchGlob', async (t) => {
   }
 })
 
+t.test('matchGlob takes linear-ish time on long values with several *', async (t) => {
+  // A backtracking RegExp needs O(n^4) steps here: seconds for a few-KB image in an admission request.
+  const value = `registry.example/${'a/'.repeat(3000)}`
+  const started = performance.now()
+  t.equal(matchGlob(value, 'registry.example/*/*/*:*'), false)
+  t.equal(matchGlob(`${value}x:1`, 'registry.example/*/*/*:*'), true)
+  t.ok(performance.now() - started < 500, `took ${Math.round(performance.now() - started)} ms`)
+})
+
+t.test('matchGlob agrees with globToRegExp', async (t) => {
+  for (const s of scenarios) t.equal(matchGlob(s.value, s.pattern), globToRegExp(s.pattern).test(s.value), s.name)
+  for (const [pattern, value] of [['*a*b', 'xaxb'], ['*a*b', 'xaxbx'], ['a*', 'a'], ['**', ''], ['?*?', 'ab'], ['?*?', 'a'], ['*?c', 'abc']] as const) {
+    t.equal(matchGlob(value, pattern), globToRegExp(pattern).test(value), `${pattern} on ${value}`)
+  }
+})
+
 t.test('compiled patterns are cached', async (t) => {
   t.equal(globToRegExp('cache/*'), globToRegExp('cache/*'), 'same RegExp instance for the same pattern')
 })
