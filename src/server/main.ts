@@ -18,6 +18,9 @@ import { buildMetricsApp } from './metrics-app.ts'
 import { CertificateWatcher } from './tls.ts'
 import { buildWebhookApp } from './webhook-app.ts'
 
+/** How long shutdown waits for pending Events, well inside the 25 s drain. */
+const EVENT_FLUSH_TIMEOUT_MS = 5_000
+
 export interface WebhookServerOptions {
   port: number
   host: string
@@ -50,7 +53,8 @@ export async function startWebhookServer(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RunningWebhookServer> {
   const metrics = createMetrics({ component: 'webhook', version: version() })
-  const recorder = createRecorder(config, logger, metrics, env, options.kubeconfig)
+  const events = createRecorder(config, logger, metrics, env, options.kubeconfig)
+  const recorder = events?.recorder
 
   let draining = false
   let app: FastifyInstance | undefined
@@ -79,8 +83,14 @@ export async function startWebhookServer(
   })
   const metricsApp = buildMetricsApp(metrics, () => !draining && app !== undefined)
 
-  await app.listen({ port: options.port, host: options.host })
-  await metricsApp.listen({ port: options.metricsPort, host: options.metricsHost ?? options.host })
+  try {
+    await app.listen({ port: options.port, host: options.host })
+    await metricsApp.listen({ port: options.metricsPort, host: options.metricsHost ?? options.host })
+  } catch (err) {
+    // A half-started server (e.g. the metrics port taken) must not keep the HTTPS port open.
+    await Promise.allSettled([app.close(), metricsApp.close(), events?.close(0)])
+    throw err
+  }
   certificates.start()
   const port = addressPort(app)
   const metricsPort = addressPort(metricsApp)
@@ -99,7 +109,8 @@ export async function startWebhookServer(
       draining = true
       certificates.stop()
       await server.close()
-      await recorder?.flush()
+      // Bounded: with the API server unreachable, pending Events must not hold up the exit.
+      await events?.close(EVENT_FLUSH_TIMEOUT_MS)
       await metricsApp.close()
     },
   }
@@ -114,7 +125,13 @@ function addressPort(app: FastifyInstance): number {
  * Events go through the small REST client (src/kube/rest.ts), not @kubernetes/client-node: that
  * library alone costs ~85 MiB RSS, and the webhook must stay within 100 MiB.
  */
-function createRecorder(config: Config, logger: Logger, metrics: Metrics, env: NodeJS.ProcessEnv, kubeconfig?: string): EventRecorder | undefined {
+interface Events {
+  recorder: EventRecorder
+  /** Stops accepting Events, waits up to `timeoutMs` for pending ones, closes the connections. */
+  close(timeoutMs: number): Promise<void>
+}
+
+function createRecorder(config: Config, logger: Logger, metrics: Metrics, env: NodeJS.ProcessEnv, kubeconfig?: string): Events | undefined {
   let kube
   try {
     kube = loadRestConfig(env, kubeconfig)
@@ -127,13 +144,21 @@ function createRecorder(config: Config, logger: Logger, metrics: Metrics, env: N
     return undefined
   }
   logger.info({ kubeconfig: kube.source }, 'kube access configured for Events')
-  return new EventRecorder({
-    transport: restEventTransport(createRestClient(kube)),
+  const client = createRestClient(kube)
+  const recorder = new EventRecorder({
+    transport: restEventTransport(client),
     config,
     metrics,
     logger,
     component: 'runguard.proompteng.ai/webhook',
   })
+  return {
+    recorder,
+    async close(timeoutMs) {
+      await recorder.close(timeoutMs)
+      client.close()
+    },
+  }
 }
 
 /** Installs signal handlers that drain the server; used by the CLI only. */
