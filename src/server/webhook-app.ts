@@ -10,6 +10,7 @@ import { decodeReview, reviewAdmission } from '../admission/review.ts'
 import type { AdmissionRequest, Decision } from '../admission/types.ts'
 import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
+import { sanitizeMessage } from '../events/sanitize.ts'
 import type { Metrics } from '../metrics.ts'
 
 /** What the webhook needs of the event recorder (src/events). Sending never blocks the answer. */
@@ -207,7 +208,8 @@ function logDecision(logger: Logger, { webhook, request, decision, trace, micros
     dryRun: request.dryRun === true,
     allowed: decision.allowed,
     reason: decision.reason,
-    message: decision.message,
+    // Denial messages quote offending values; logs get the same redaction as Events.
+    message: decision.message === undefined ? undefined : sanitizeMessage(decision.message),
     warnings: decision.warnings.length > 0 ? decision.warnings : undefined,
     patchOps: decision.patch?.length,
     micros,
