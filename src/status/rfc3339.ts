@@ -29,9 +29,12 @@ function daysInMonth(year: number, month: number): number {
  */
 const recent = new Map<string, Instant | null>()
 const RECENT_MAX = 1024
+/** A valid timestamp with nanoseconds and an offset is 35 characters; longer ones are not kept. */
+const CACHEABLE_LENGTH = 40
 
 export function parseRfc3339(text: unknown): Instant | undefined {
   if (typeof text !== 'string') return undefined
+  if (text.length > CACHEABLE_LENGTH) return parseUncached(text)
   const known = recent.get(text)
   if (known !== undefined) return known ?? undefined
   const parsed = parseUncached(text)
