@@ -1,6 +1,6 @@
 /**
- * Where runguard's Kubernetes credentials come from: in-cluster service account first, then
- * KUBECONFIG (or an explicit file). Returns undefined when neither exists so the webhook can keep
+ * Where the reconciler's Kubernetes credentials come from: an explicit file or KUBECONFIG first,
+ * then the in-cluster service account (the same order as src/kube/rest.ts, the webhook's loader). Returns undefined when neither exists so the webhook can keep
  * serving admission requests without API access (Events are then off).
  */
 import { existsSync } from 'node:fs'
@@ -36,12 +36,14 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env, explicitFil
  * Per-call options that abort a client-node request after `ms`: the generated clients have no
  * timeout of their own, and a hung call must never stall a reconcile or the leader's renewals.
  */
-export function requestTimeout(ms: number): ConfigurationOptions<ObservableMiddleware> {
+export function requestTimeout(ms: number, contentType?: string): ConfigurationOptions<ObservableMiddleware> {
   return {
     middleware: [
       {
         pre: (context) => {
           context.setSignal(AbortSignal.timeout(ms))
+          // Patches need their own type (merge-patch); the generated clients default to JSON Patch.
+          if (contentType) context.setHeaderParam('Content-Type', contentType)
           return new Observable(Promise.resolve(context))
         },
         post: (context) => new Observable(Promise.resolve(context)),

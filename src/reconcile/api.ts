@@ -7,15 +7,8 @@
  * Every failure is an ApiError with the HTTP status (undefined when no response came: network
  * error, timeout) and the Kubernetes Status reason and message.
  */
-import {
-  ApiException,
-  CustomObjectsApi,
-  Observable,
-  PatchStrategy,
-  type ConfigurationOptions,
-  type KubeConfig,
-  type ObservableMiddleware,
-} from '@kubernetes/client-node'
+import { ApiException, CustomObjectsApi, PatchStrategy, type KubeConfig } from '@kubernetes/client-node'
+import { requestTimeout } from '../kube/client.ts'
 import { isJsonObject, type JsonObject, type KubeObject } from '../kube/objects.ts'
 import type { ResourceRef } from '../reconciler/informer.ts'
 
@@ -102,22 +95,6 @@ export function toApiError(err: unknown, what: string): ApiError {
   return new ApiError(`${what}: ${message}`, statusCodeOf(err), undefined, err)
 }
 
-function options(timeoutMs: number, contentType?: string): ConfigurationOptions<ObservableMiddleware> {
-  return {
-    middleware: [
-      {
-        pre: (context) => {
-          context.setSignal(AbortSignal.timeout(timeoutMs))
-          if (contentType) context.setHeaderParam('Content-Type', contentType)
-          return new Observable(Promise.resolve(context))
-        },
-        post: (context) => new Observable(Promise.resolve(context)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  }
-}
-
 function describe(resource: ResourceRef, namespace: string, name: string): string {
   return `${resource.kind} ${namespace}/${name}`
 }
@@ -128,7 +105,7 @@ export function kubeRunguardApi(kubeConfig: KubeConfig, timeoutMs = 15_000): Run
   return {
     async get(resource, namespace, name) {
       try {
-        const obj: unknown = await api.getNamespacedCustomObject({ group: resource.group, version: resource.version, plural: resource.plural, namespace, name }, options(timeoutMs))
+        const obj: unknown = await api.getNamespacedCustomObject({ group: resource.group, version: resource.version, plural: resource.plural, namespace, name }, requestTimeout(timeoutMs))
         return isJsonObject(obj) ? (obj as KubeObject) : undefined
       } catch (err) {
         if (statusCodeOf(err) === 404) return undefined
@@ -139,7 +116,7 @@ export function kubeRunguardApi(kubeConfig: KubeConfig, timeoutMs = 15_000): Run
       try {
         const obj: unknown = await api.patchNamespacedCustomObject(
           { group: resource.group, version: resource.version, plural: resource.plural, namespace, name, body: patch },
-          options(timeoutMs, PatchStrategy.MergePatch),
+          requestTimeout(timeoutMs, PatchStrategy.MergePatch),
         )
         return isJsonObject(obj) ? (obj as KubeObject) : undefined
       } catch (err) {
@@ -153,7 +130,7 @@ export function kubeRunguardApi(kubeConfig: KubeConfig, timeoutMs = 15_000): Run
       try {
         const updated: unknown = await api.replaceNamespacedCustomObjectStatus(
           { group: resource.group, version: resource.version, plural: resource.plural, namespace, name, body: obj },
-          options(timeoutMs),
+          requestTimeout(timeoutMs),
         )
         return isJsonObject(updated) ? (updated as KubeObject) : obj
       } catch (err) {
@@ -177,7 +154,7 @@ export function kubeRunguardApi(kubeConfig: KubeConfig, timeoutMs = 15_000): Run
               ...(opts.uid ? { preconditions: { uid: opts.uid } } : {}),
             },
           },
-          options(timeoutMs),
+          requestTimeout(timeoutMs),
         )
         return deleteResultOf(answer)
       } catch (err) {
