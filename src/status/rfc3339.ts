@@ -75,5 +75,6 @@ export function compareInstants(a: Instant, b: Instant): number {
 
 /** `now` as Kubernetes writes timestamps (metav1.Time): UTC, whole seconds, `Z`. */
 export function formatRfc3339(now: Date): string {
-  return now.toISOString().replace(/\.\d{3}Z$/, 'Z')
+  // toISOString is always YYYY-MM-DDTHH:MM:SS.sssZ for years 0–9999; drop the milliseconds.
+  return `${now.toISOString().slice(0, 19)}Z`
 }
