@@ -20,7 +20,7 @@
  * The reconciler itself (src/reconcile, in progress) is not run here yet; its calls are the rows.
  */
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -37,6 +37,22 @@ import { createMetrics } from '../../src/metrics.ts'
 import { apiResourceExists, createKubeInformer, JOB_RESOURCE, runResource, WORKFLOW_RESOURCE, type Informer } from '../../src/reconciler/informer.ts'
 import { runLeaderElection, type LeaderElectionConfig, type StoppedReason } from '../../src/reconciler/leader.ts'
 import { startControlPlane, type ControlPlane } from '../harness/controlplane.ts'
+import {
+  cancel,
+  condition,
+  create,
+  eventsFor,
+  get,
+  jobManifest,
+  jobPath,
+  metricValue,
+  runManifest,
+  runPath,
+  startReconcilerProcess,
+  waitForLeader,
+  waitForObject,
+  writeStatus,
+} from './reconcile-harness.ts'
 
 const execFileAsync = promisify(execFile)
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -492,6 +508,34 @@ t.test('RBAC: the ServiceAccount can do what each container needs and nothing el
     t.match(createJob.stderr, /forbidden/i, 'the same token cannot create a Job')
     const secrets = await kubectlAsRunguard(['get', 'secrets', '-n', NAMESPACE])
     t.match(secrets.stderr, /forbidden/i, 'nor list Secrets')
+  })
+
+  await t.test('the real `runguard reconcile` process as the ServiceAccount: a cancel storm completes, nothing Forbidden', async (t) => {
+    const ns = WORKLOAD_NAMESPACE
+    const orch = await create(cp, runPath('OrchestrationRun', ns), runManifest('OrchestrationRun', ns, 'sa-orch'))
+    t.ok(orch.metadata.uid)
+    await create(cp, runPath('AgentRun', ns), runManifest('AgentRun', ns, 'sa-child', { labels: { 'agents.proompteng.ai/orchestration-run': 'sa-orch', 'agents.proompteng.ai/orchestration-step': 'build' } }))
+    await create(cp, jobPath(ns), jobManifest(ns, 'sa-child-job', 'sa-child'))
+    await create(cp, runPath('ToolRun', ns), runManifest('ToolRun', ns, 'sa-tool'))
+    await create(cp, jobPath(ns), jobManifest(ns, 'sa-tool-job', 'sa-tool', { runKind: 'ToolRun' }))
+    for (const [kind, name] of [['OrchestrationRun', 'sa-orch'], ['AgentRun', 'sa-child'], ['ToolRun', 'sa-tool']] as const) {
+      await writeStatus(cp, runPath(kind, ns, name), { phase: 'Running' })
+    }
+    const reconciler = await startReconcilerProcess(cp, { name: 'reconciler-as-sa', kubeconfigPath: saKubeconfigPath, env: { RUNGUARD_LEASE_NAMESPACE: NAMESPACE } })
+    t.teardown(() => reconciler.stop())
+    await waitForLeader([reconciler])
+    await cancel(cp, runPath('OrchestrationRun', ns, 'sa-orch'))
+    await cancel(cp, runPath('ToolRun', ns, 'sa-tool'))
+    for (const [kind, name] of [['OrchestrationRun', 'sa-orch'], ['AgentRun', 'sa-child'], ['ToolRun', 'sa-tool']] as const) {
+      const done = await waitForObject(cp, runPath(kind, ns, name), `${kind} ${name} Cancelled`, (o) => o.status?.phase === 'Cancelled')
+      t.equal(condition(done, 'Cancelled')?.reason, 'CancelRequested', `${kind} ${name}: Cancelled=True, CancelRequested`)
+    }
+    for (const job of ['sa-child-job', 'sa-tool-job']) t.equal(await get(cp, jobPath(ns, job)), undefined, `${job} deleted by the reconciler`)
+    const forbidden = [...(await eventsFor(cp, ns, 'sa-orch', 'Forbidden')), ...(await eventsFor(cp, ns, 'sa-child', 'Forbidden')), ...(await eventsFor(cp, ns, 'sa-tool', 'Forbidden'))]
+    t.same(forbidden, [], 'no Forbidden Events')
+    const log = await readFile(reconciler.logPath, 'utf8')
+    t.notMatch(log, /forbidden|"(statusCode|code)":403/i, 'no 403 in the reconciler log')
+    t.equal(metricValue(await reconciler.scrape(), 'runguard_leader'), 1)
   })
 
   await t.test('namespaced overlay: Roles grant the needs in agents only', async (t) => {
