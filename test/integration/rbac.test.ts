@@ -36,7 +36,13 @@ import { kubeRunguardApi, statusCodeOf } from '../../src/reconcile/api.ts'
 import { createMetrics } from '../../src/metrics.ts'
 import { apiResourceExists, createKubeInformer, JOB_RESOURCE, runResource, WORKFLOW_RESOURCE, type Informer } from '../../src/reconciler/informer.ts'
 import { runLeaderElection, type LeaderElectionConfig, type StoppedReason } from '../../src/reconciler/leader.ts'
-import { startControlPlane, type ControlPlane } from '../harness/controlplane.ts'
+import { writeCertificateBundle } from '../../src/certs/write.ts'
+import { freePorts, startControlPlane, type ControlPlane } from '../harness/controlplane.ts'
+import { waitUntil as waitForValue } from '../harness/pods.ts'
+import { startProcess } from '../harness/processes.ts'
+import { waitForHttpReady } from '../harness/runguard.ts'
+import { postHttps } from '../helpers/https.ts'
+import { agentRun, reviewFor } from '../helpers/reviews.ts'
 import {
   cancel,
   condition,
@@ -536,6 +542,32 @@ t.test('RBAC: the ServiceAccount can do what each container needs and nothing el
     const log = await readFile(reconciler.logPath, 'utf8')
     t.notMatch(log, /forbidden|"(statusCode|code)":403/i, 'no 403 in the reconciler log')
     t.equal(metricValue(await reconciler.scrape(), 'runguard_leader'), 1)
+  })
+
+  await t.test('the real `runguard webhook` process as the ServiceAccount records its InvalidSpec Event', async (t) => {
+    const certs = await writeCertificateBundle(join(work, 'webhook-tls'), { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] })
+    const [port = 0, metricsPort = 0] = await freePorts(2)
+    const webhook = startProcess({
+      name: 'webhook-as-sa',
+      command: process.execPath,
+      args: [join(root, 'src', 'cli.ts'), 'webhook', '--port', String(port), '--host', '127.0.0.1', '--tls-cert', certs.certPath, '--tls-key', certs.keyPath, '--metrics-port', String(metricsPort), '--kubeconfig', saKubeconfigPath],
+      logPath: join(cp.logsDir, 'webhook-as-sa.log'),
+      env: { PATH: process.env.PATH ?? '', RUNGUARD_POD_NAME: 'webhook-as-sa', RUNGUARD_POD_NAMESPACE: NAMESPACE },
+    })
+    t.teardown(() => webhook.stop())
+    await waitForHttpReady(metricsPort, 'webhook as the ServiceAccount', webhook)
+    const review = reviewFor({ ...agentRun('sa-invalid'), metadata: { name: 'sa-invalid', namespace: WORKLOAD_NAMESPACE } }, {})
+    ;(review.request!.object!.spec as Record<string, unknown>).workflow = { steps: [{ name: 'a' }, { name: 'a' }] }
+    const answer = await postHttps(port, '/validate', JSON.stringify(review), { ca: certs.caPem })
+    t.equal((answer.json as { response?: { allowed?: boolean } }).response?.allowed, false)
+    const events = await waitForValue('InvalidSpec Event written with the ServiceAccount token', { timeoutMs: 20_000 }, async () => {
+      const found = await eventsFor(cp, WORKLOAD_NAMESPACE, 'sa-invalid', 'InvalidSpec')
+      return found.length > 0 ? found : undefined
+    })
+    t.equal(events.length, 1)
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+    t.match(metrics, /runguard_events_total\{reason="InvalidSpec",result="sent"\} 1/)
+    t.notMatch(metrics, /runguard_events_total\{[^}]*result="failed"\} [1-9]/, 'no failed Event writes')
   })
 
   await t.test('namespaced overlay: Roles grant the needs in agents only', async (t) => {
