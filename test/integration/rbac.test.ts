@@ -15,9 +15,9 @@
  *    (list+watch) on the three run kinds, run Jobs and Argo Workflows, and the reconciler's writes
  *    (spec and status patches, update, retention delete, Job TTL patch and delete, Workflow
  *    shutdown patch) — no Forbidden anywhere;
- * 5. repeats the check for the namespaced overlay's Roles: granted in `agents`, not elsewhere.
- *
- * The reconciler itself (src/reconcile, in progress) is not run here yet; its calls are the rows.
+ * 5. runs the real `runguard reconcile` and `runguard webhook` processes with that token: a cancel
+ *    carried through child runs and Jobs, and an InvalidSpec Event recorded, with nothing Forbidden;
+ * 6. repeats the check for the namespaced overlay's Roles: granted in `agents`, not elsewhere.
  */
 import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
