@@ -45,15 +45,31 @@ await waitForLeader([reconciler])
 const cancelledAt = new Map<string, number>()
 const kubeConfig = new KubeConfig()
 kubeConfig.loadFromFile(cp.kubeconfigPath)
-const watchController = await new Watch(kubeConfig).watch(
-  runPath('AgentRun', NS),
-  {},
-  (_type: string, obj: Obj) => {
-    if (obj.status?.phase === 'Cancelled' && !cancelledAt.has(obj.metadata.name)) cancelledAt.set(obj.metadata.name, performance.now())
-  },
-  () => {},
-)
-t.teardown(() => watchController.abort())
+// client-node ends a watch after 30 s without events (e.g. while the set-up waits for pods); a
+// watch that ended must be opened again, or Cancelled runs would be missed and the wait time out.
+// A re-opened watch (no resourceVersion) replays every run as ADDED, so nothing is lost.
+let watchController: AbortController | undefined
+let watching = true
+const openWatch = async (): Promise<void> => {
+  watchController = await new Watch(kubeConfig).watch(
+    runPath('AgentRun', NS),
+    {},
+    (_type: string, obj: Obj) => {
+      if (obj.status?.phase === 'Cancelled' && !cancelledAt.has(obj.metadata.name)) cancelledAt.set(obj.metadata.name, performance.now())
+    },
+    () => {
+      if (watching) reopen()
+    },
+  )
+}
+function reopen(): void {
+  setTimeout(() => void openWatch().catch(() => (watching ? reopen() : undefined)), 100)
+}
+await openWatch()
+t.teardown(() => {
+  watching = false
+  watchController?.abort()
+})
 
 async function makeRuns(prefix: string, count: number): Promise<string[]> {
   return mapLimit(Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`), 16, async (name) => {
