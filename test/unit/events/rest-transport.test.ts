@@ -6,41 +6,14 @@
 import { ApiException, KubeConfig } from '@kubernetes/client-node'
 import t, { type Test } from 'tap'
 import { kubeEventTransport } from '../../../src/events/kube-transport.ts'
-import { EventTransportError, isApiNotServed, restEventTransport, statusCodeOf, toTransportError, type CoreV1Body, type EventsV1Body, type EventTransport } from '../../../src/events/transport.ts'
+import { EventTransportError, isApiNotServed, restEventTransport, statusCodeOf, toTransportError, type EventsV1Body, type EventTransport } from '../../../src/events/transport.ts'
 import { createRestClient } from '../../../src/kube/rest.ts'
+import { coreV1Body, eventsV1Body } from './bodies.ts'
 import { tlsApiServer, type Answer, type SeenRequest, type TlsApiServer } from '../helpers/tls-api-server.ts'
 
-const body: EventsV1Body = {
-  apiVersion: 'events.k8s.io/v1',
-  kind: 'Event',
-  metadata: { name: 'run-1.18a2b3c4d5e6f708', namespace: 'agents' },
-  eventTime: '2026-11-23T11:00:00.123000Z',
-  series: { count: 2, lastObservedTime: '2026-11-23T11:00:05.000000Z' },
-  reportingController: 'runguard.proompteng.ai/webhook',
-  reportingInstance: 'pod-a',
-  action: 'Admission',
-  reason: 'InvalidSpec',
-  note: 'bad',
-  type: 'Warning',
-  regarding: { apiVersion: 'agents.proompteng.ai/v1alpha1', kind: 'AgentRun', name: 'run-1', namespace: 'agents' },
-}
 
-const coreBody: CoreV1Body = {
-  apiVersion: 'v1',
-  kind: 'Event',
-  metadata: { name: 'run-1.abc', namespace: 'agents' },
-  involvedObject: body.regarding,
-  reason: 'InvalidSpec',
-  message: 'bad',
-  type: 'Warning',
-  action: 'Admission',
-  source: { component: 'runguard.proompteng.ai/webhook' },
-  firstTimestamp: '2026-11-23T11:00:00Z',
-  lastTimestamp: '2026-11-23T11:00:00Z',
-  count: 1,
-  reportingComponent: 'runguard.proompteng.ai/webhook',
-  reportingInstance: 'pod-a',
-}
+const body = eventsV1Body
+const coreBody = coreV1Body
 
 function restTransport(api: TlsApiServer): { transport: EventTransport; close: () => void } {
   const client = createRestClient({ server: api.url, ca: api.caPem, insecureSkipTlsVerify: false, token: 'test', source: 'test' }, { timeoutMs: 2_000 })

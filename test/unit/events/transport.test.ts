@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net'
 import { KubeConfig } from '@kubernetes/client-node'
 import t from 'tap'
 import { kubeEventTransport } from '../../../src/events/kube-transport.ts'
-import { EventTransportError, isApiNotServed, type EventsV1Body } from '../../../src/events/transport.ts'
+import { EventTransportError, isApiNotServed } from '../../../src/events/transport.ts'
+import { coreV1Body, eventsV1Body } from './bodies.ts'
 
 interface Seen {
   method: string
@@ -43,20 +44,7 @@ async function apiServer(answer: (req: Seen) => Answer): Promise<{ kubeConfig: K
   return { kubeConfig, seen, close: () => new Promise<void>((resolve) => server.close(() => resolve())) }
 }
 
-const body: EventsV1Body = {
-  apiVersion: 'events.k8s.io/v1',
-  kind: 'Event',
-  metadata: { name: 'run-1.18a2b3c4d5e6f708', namespace: 'agents' },
-  eventTime: '2026-11-23T11:00:00.123000Z',
-  series: { count: 2, lastObservedTime: '2026-11-23T11:00:05.000000Z' },
-  reportingController: 'runguard.proompteng.ai/webhook',
-  reportingInstance: 'pod-a',
-  action: 'Admission',
-  reason: 'InvalidSpec',
-  note: 'bad',
-  type: 'Warning',
-  regarding: { apiVersion: 'agents.proompteng.ai/v1alpha1', kind: 'AgentRun', name: 'run-1', namespace: 'agents' },
-}
+const body = eventsV1Body
 
 t.test('creates and merge-patches events.k8s.io/v1 and core v1 Events', async (t) => {
   const api = await apiServer((req) => ({ status: req.method === 'POST' ? 201 : 200, body: req.body ?? {} }))
@@ -65,22 +53,7 @@ t.test('creates and merge-patches events.k8s.io/v1 and core v1 Events', async (t
 
   t.same(await transport.createEventsV1('agents', body), { name: 'run-1.18a2b3c4d5e6f708' })
   await transport.patchEventsV1('agents', 'run-1.18a2b3c4d5e6f708', { series: { count: 3, lastObservedTime: '2026-11-23T11:00:09.000000Z' } })
-  await transport.createCoreV1('agents', {
-    apiVersion: 'v1',
-    kind: 'Event',
-    metadata: { name: 'run-1.abc', namespace: 'agents' },
-    involvedObject: body.regarding,
-    reason: 'InvalidSpec',
-    message: 'bad',
-    type: 'Warning',
-    action: 'Admission',
-    source: { component: 'runguard.proompteng.ai/webhook' },
-    firstTimestamp: '2026-11-23T11:00:00Z',
-    lastTimestamp: '2026-11-23T11:00:00Z',
-    count: 1,
-    reportingComponent: 'runguard.proompteng.ai/webhook',
-    reportingInstance: 'pod-a',
-  })
+  await transport.createCoreV1('agents', coreV1Body)
   await transport.patchCoreV1('agents', 'run-1.abc', { count: 2, lastTimestamp: '2026-11-23T11:00:05Z' })
 
   const [create, patch, coreCreate, corePatch] = api.seen
