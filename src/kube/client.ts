@@ -18,11 +18,18 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env, explicitFil
   const kubeConfig = new KubeConfig()
   const file = explicitFile ?? env.KUBECONFIG
   if (file) {
-    // KUBECONFIG may list several files; client-node merges them like kubectl does.
+    // KUBECONFIG may list several files; like kubectl, the first file's current context wins.
     const files = file.split(':').filter((f) => f !== '')
     if (!files.every((f) => existsSync(f))) throw new Error(`kubeconfig ${file} does not exist`)
-    kubeConfig.loadFromDefault({}, false)
-    if (files.length === 1 && files[0]) kubeConfig.loadFromFile(files[0])
+    for (const [index, path] of files.entries()) {
+      if (index === 0) {
+        kubeConfig.loadFromFile(path)
+        continue
+      }
+      const next = new KubeConfig()
+      next.loadFromFile(path)
+      kubeConfig.mergeConfig(next, true)
+    }
     return { kubeConfig, source: file }
   }
   if (env.KUBERNETES_SERVICE_HOST && existsSync(SERVICE_ACCOUNT_TOKEN)) {
