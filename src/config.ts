@@ -29,6 +29,18 @@ export interface Config {
   enforcement: Record<RuleSet, Enforcement>
   breakGlassUsers: string[]
   breakGlassGroups: string[]
+  /**
+   * Controller identities (SPEC §2 Writers): their status writes are repaired, never refused.
+   * Always includes runguard's own ServiceAccount.
+   */
+  controllerUsers: string[]
+  controllerGroups: string[]
+  /** Secret names `spec.secrets` may not reference (SPEC §2 rule 5b, `SecretBlocked`). */
+  blockedSecrets: string[]
+  /** SPEC §2 rule 5a: deny (true) or warn about (false) spec edits after acceptance. */
+  immutabilityEnforced: boolean
+  /** Retention used for `spec.ttlSecondsAfterFinished: 0`; ≤ 0 keeps the run (upstream's semantics). */
+  retentionZeroTtlMaxSeconds: number
   retentionEnabled: boolean
   retentionMaxDeletesPerNamespace: number
   jobMissingGraceSeconds: number
@@ -74,6 +86,12 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'ENFORCEMENT', origin: 'runguard', kind: 'enforcement', default: '', doc: 'Per rule set `deny` (default) or `warn`, e.g. `labels=warn,images=warn`. Sets: ' + RULE_SETS.join(', ') + '.' },
   { name: 'BREAK_GLASS_USERS', origin: 'runguard', kind: 'list', default: '', doc: 'Users allowed to bypass the status rules (each bypass is logged and counted).' },
   { name: 'BREAK_GLASS_GROUPS', origin: 'runguard', kind: 'list', default: '', doc: 'Groups allowed to bypass the status rules.' },
+  { name: 'CONTROLLER_USERS', origin: 'runguard', kind: 'list', default: 'system:serviceaccount:agents:agents-sa', doc: 'Controller identities: their status writes are repaired (protected fields restored, with a warning and an Event), never refused. runguard\'s own ServiceAccount is always added.' },
+  { name: 'CONTROLLER_GROUPS', origin: 'runguard', kind: 'list', default: '', doc: 'Groups whose members are controller identities.' },
+  { name: 'SERVICE_ACCOUNT_NAME', origin: 'runguard', kind: 'string', default: 'runguard', doc: 'runguard\'s own ServiceAccount (in `RUNGUARD_POD_NAMESPACE`), always a controller identity.' },
+  { name: 'AGENTS_CONTROLLER_BLOCKED_SECRETS', origin: 'upstream', kind: 'list', default: '', doc: 'Secret names `spec.secrets` may not reference (`SecretBlocked`).' },
+  { name: 'AGENTRUN_IMMUTABILITY_ENFORCED', origin: 'upstream', kind: 'boolean', default: 'true', doc: 'Refuse spec edits of an accepted, non-terminal AgentRun (`false`: warn only).' },
+  { name: 'AGENTS_CONTROLLER_AGENTRUN_RETENTION_ZERO_TTL_MAX_SECONDS', origin: 'upstream', kind: 'integer', default: '0', doc: 'Retention for `spec.ttlSecondsAfterFinished: 0`; ≤ 0 keeps the run.' },
   { name: 'RETENTION_ENABLED', origin: 'runguard', kind: 'boolean', default: 'true', doc: 'Delete terminal AgentRuns after their retention; switch off where the upstream controller does it.' },
   { name: 'RETENTION_MAX_DELETES_PER_NAMESPACE', origin: 'runguard', kind: 'integer', default: '50', minimum: 1, doc: 'At most this many retention deletes per namespace per pass.' },
   { name: 'JOB_MISSING_GRACE_SECONDS', origin: 'runguard', kind: 'integer', default: '30', minimum: 0, doc: 'A recorded Job must be gone this long before `JobMissing` is reported.' },
@@ -228,6 +246,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, hostname = 'run
     enforcement: parseEnforcement(String(enforcement.value), enforcement.variable),
     breakGlassUsers: list('BREAK_GLASS_USERS'),
     breakGlassGroups: list('BREAK_GLASS_GROUPS'),
+    controllerUsers: [...new Set([...list('CONTROLLER_USERS'), `system:serviceaccount:${podNamespace}:${str('SERVICE_ACCOUNT_NAME')}`])],
+    controllerGroups: list('CONTROLLER_GROUPS'),
+    blockedSecrets: list('AGENTS_CONTROLLER_BLOCKED_SECRETS'),
+    immutabilityEnforced: bool('AGENTRUN_IMMUTABILITY_ENFORCED'),
+    retentionZeroTtlMaxSeconds: int('AGENTS_CONTROLLER_AGENTRUN_RETENTION_ZERO_TTL_MAX_SECONDS'),
     retentionEnabled: bool('RETENTION_ENABLED'),
     retentionMaxDeletesPerNamespace: int('RETENTION_MAX_DELETES_PER_NAMESPACE'),
     jobMissingGraceSeconds: int('JOB_MISSING_GRACE_SECONDS'),
