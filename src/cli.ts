@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { ConfigError, loadConfig, settingsMarkdown, type Config } from './config.ts'
+import { checkVariableNames, ConfigError, disagreementWarnings, loadConfigWithWarnings, settingsMarkdown, TYPO_DISTANCE, type Config, type LoadedConfig } from './config.ts'
 import { createLogger, type Logger } from './log.ts'
 import { version } from './version.ts'
 
@@ -27,8 +27,13 @@ function positiveInt(value: string): number {
 }
 
 function configOrExit(): Config {
+  return loadedConfigOrExit().config
+}
+
+/** The configuration and its warnings (disagreeing spellings), for processes that log them. */
+function loadedConfigOrExit(): LoadedConfig {
   try {
-    return loadConfig(process.env, hostname())
+    return loadConfigWithWarnings(process.env, hostname())
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`runguard: ${err.message}\n`)
@@ -40,8 +45,9 @@ function configOrExit(): Config {
 
 /** Starts a long-running process; a start-up failure is logged once and exits 1. */
 async function runProcess(component: 'webhook' | 'reconciler', start: (config: Config, logger: Logger) => Promise<void>): Promise<void> {
-  const config = configOrExit()
+  const { config, warnings } = loadedConfigOrExit()
   const logger = createLogger(config.logLevel, component)
+  for (const warning of warnings) logger.warn(`configuration: ${warning}`)
   try {
     await start(config, logger)
   } catch (err) {
@@ -97,36 +103,80 @@ program
     })
   })
 
+/** A repeatable flag: every value, in the order given. */
+const repeatable = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
+
 program
   .command('check')
-  .description('run the admission rules offline on objects from files; exit 1 when denied, 0 when allowed, 2 on bad input')
-  .requiredOption('-f, --filename <file>', 'the new object(s), YAML or JSON ("-" for stdin)')
-  .option('--old <file>', 'the stored object(s) an UPDATE replaces')
-  .addOption(new Option('--subresource <name>', 'check a write to this subresource').choices(['status']))
-  .addOption(new Option('--operation <op>', 'CREATE or UPDATE (default: UPDATE when --old is given)').choices(['CREATE', 'UPDATE']))
-  .option('--user <name>', 'the requesting user (matters for break-glass)', 'runguard-check')
-  .option('--group <name...>', 'the requesting user\'s groups', [])
-  .action(async (flags: { filename: string; old?: string; subresource?: 'status'; operation?: 'CREATE' | 'UPDATE'; user: string; group: string[] }) => {
-    const config = configOrExit()
-    const { checkObjects, InputError, parseObjects } = await import('./check.ts')
-    const { WEBHOOKS } = await import('../webhooks/index.ts')
-    try {
-      const read = (file: string) => (file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8'))
-      const newObjects = parseObjects(read(flags.filename), flags.filename)
-      const oldObjects = flags.old ? parseObjects(read(flags.old), flags.old) : []
-      const results = checkObjects(
-        { newObjects, oldObjects, subResource: flags.subresource, operation: flags.operation, username: flags.user, groups: flags.group },
-        WEBHOOKS,
-        config,
-      )
-      for (const result of results) for (const line of result.lines) (result.allowed ? process.stdout : process.stderr).write(`${line}\n`)
-      process.exitCode = results.every((r) => r.allowed) ? 0 : 1
-    } catch (err) {
-      const message = err instanceof InputError ? err.message : `cannot read input: ${(err as Error).message}`
-      process.stderr.write(`runguard check: ${message}\n`)
-      process.exitCode = 2
-    }
-  })
+  .description(
+    'judge objects from files with the admission rules, offline (like `kubectl apply --dry-run=server`); exit 0 when all are allowed, 1 when any is denied, 2 on bad input or usage',
+  )
+  .requiredOption('-f, --filename <path>', 'file or directory of objects, YAML or JSON, multi-document ("-": stdin); repeatable', repeatable)
+  .option('-R, --recursive', 'walk directories given to -f and --old recursively (their .json, .yaml, .yml files)')
+  .option('--old <path>', 'stored objects the new ones replace (an UPDATE), paired by kind, namespace and name; same forms as -f; repeatable', repeatable)
+  .addOption(new Option('--subresource <name>', 'judge a write to this subresource (an UPDATE: needs --old)').choices(['status']))
+  .addOption(new Option('--operation <op>', 'CREATE or UPDATE (default: UPDATE for an object with an --old counterpart, else CREATE)').choices(['CREATE', 'UPDATE']))
+  .option('--as <user>', 'username the write is made as, like kubectl --as (default: runguard-check)')
+  .option('--as-group <group>', 'group the write is made as, like kubectl --as-group; repeatable', repeatable)
+  .option('--env-file <file>', 'settings as KEY=VALUE lines (dotenv syntax) layered over the environment; repeatable, a later file wins', repeatable)
+  .addOption(new Option('-o, --output <format>', 'print one JSON document instead of kubectl-like lines').choices(['json']))
+  // Older spellings of --as / --as-group, kept for scripts that use them.
+  .addOption(new Option('--user <name>').hideHelp())
+  .addOption(new Option('--group <name...>').hideHelp())
+  // A usage error (unknown flag, missing -f, bad value) is bad input: exit 2, never 1 (= denied).
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+  .action(
+    async (flags: {
+      filename: string[]
+      recursive?: boolean
+      old?: string[]
+      subresource?: 'status'
+      operation?: 'CREATE' | 'UPDATE'
+      as?: string
+      asGroup?: string[]
+      envFile?: string[]
+      output?: 'json'
+      user?: string
+      group?: string[]
+    }) => {
+      const check = await import('./check.ts')
+      const { WEBHOOKS } = await import('../webhooks/index.ts')
+      try {
+        // Variables the other commands' flags read (RUNGUARD_PORT, …) are known names in an env file.
+        const flagVariables = program.commands.flatMap((command) => command.options.flatMap((option) => (option.envVar ? [option.envVar] : [])))
+        const { config, notes } = check.configFromEnv(check.readEnvFiles(flags.envFile ?? []), process.env, flagVariables)
+        const { newSources, oldSources } = check.readInputs({
+          filenames: flags.filename,
+          old: flags.old ?? [],
+          recursive: flags.recursive ?? false,
+          stdin: () => readFileSync(0, 'utf8'),
+        })
+        const report = check.checkObjects(
+          {
+            newObjects: check.loadObjects(newSources),
+            oldObjects: check.loadObjects(oldSources),
+            subResource: flags.subresource,
+            operation: flags.operation,
+            userInfo: check.impersonatedUser(flags.as ?? flags.user, [...(flags.asGroup ?? []), ...(flags.group ?? [])]),
+          },
+          WEBHOOKS,
+          config,
+        )
+        for (const note of notes) process.stderr.write(`note: ${note}\n`)
+        if (flags.output === 'json') {
+          for (const line of check.formatNotes(report)) process.stderr.write(`${line}\n`)
+          process.stdout.write(check.formatJson(report))
+        } else {
+          for (const line of check.formatHuman(report)) process[line.stream].write(`${line.text}\n`)
+        }
+        process.exitCode = check.exitCode(report)
+      } catch (err) {
+        // Bad input exits 2; so does a fault of ours, which must never read as "denied" (1).
+        process.stderr.write(err instanceof check.InputError ? `error: ${err.message}\n` : `error: runguard check failed: ${(err as Error).stack ?? String(err)}\n`)
+        process.exitCode = 2
+      }
+    },
+  )
 
 program
   .command('certs')
@@ -143,7 +193,7 @@ program
 
 program
   .command('manifests')
-  .description('render the Validating/MutatingWebhookConfiguration manifests from webhooks/')
+  .description('render the Validating/MutatingWebhookConfigurations (from webhooks/) and the status ValidatingAdmissionPolicy')
   .option('--out <dir>', 'write webhook-configurations.yaml into this folder (default: print)')
   .option('--namespace <ns>', 'namespace of the webhook Service', 'runguard-system')
   .option('--service <name>', 'name of the webhook Service', 'runguard-webhook')
@@ -152,14 +202,19 @@ program
   .option('--ca-bundle <file>', 'PEM CA bundle to embed as caBundle')
   .action(async (flags: { out?: string; namespace: string; service: string; servicePort: number; url?: string; caBundle?: string }) => {
     const { stringify } = await import('yaml')
-    const { renderWebhookConfigurations } = await import('./admission/manifests.ts')
+    const { renderAdmission, writerIdentities } = await import('./admission/manifests.ts')
     const { EXCLUDED_NAMESPACES, WEBHOOKS } = await import('../webhooks/index.ts')
-    const docs = renderWebhookConfigurations(WEBHOOKS, {
+    const { loadConfig } = await import('./config.ts')
+    // The identity lists come from the same settings the webhook reads (RUNGUARD_CONTROLLER_USERS, …),
+    // with runguard's own ServiceAccount in --namespace.
+    const config = loadConfig({ ...process.env, RUNGUARD_POD_NAMESPACE: flags.namespace })
+    const docs = renderAdmission(WEBHOOKS, {
       target: {
         ...(flags.url ? { url: flags.url } : { service: { namespace: flags.namespace, name: flags.service, port: flags.servicePort } }),
         ...(flags.caBundle ? { caBundlePem: readFileSync(flags.caBundle, 'utf8') } : {}),
       },
       excludedNamespaces: [...EXCLUDED_NAMESPACES, flags.namespace],
+      ...writerIdentities(config),
     })
     const header = '# Generated by `npm run manifests` from webhooks/ — do not edit by hand.\n'
     const text = header + docs.map((d) => stringify(d)).join('---\n')
@@ -173,11 +228,41 @@ program
 
 program
   .command('config')
-  .description('print every setting with its variable names, default and meaning (Markdown)')
-  .option('--validate', 'only validate the current environment; exit 2 on a bad value')
+  .description('print every setting with its variable names, aliases, default and meaning (Markdown)')
+  .option('--validate', 'only validate the current environment; exit 2 on a bad value or an unknown variable (see below)')
+  .addHelpText(
+    'after',
+    `
+--validate checks every value, then every variable named AGENTS_*, JANGAR_* or RUNGUARD_:
+  - RUNGUARD_* or JANGAR_* that runguard does not read: error, naming the closest known name;
+  - AGENTS_* that runguard does not read: a note (upstream's chart sets many that runguard
+    ignores, e.g. AGENTS_GRPC_ENABLED), unless it is within ${TYPO_DISTANCE} edits of a name runguard
+    reads: then an error, as a likely typo (AGENTS_CONTROLER_NAMESPACES);
+  - the design notes' JANGAR_* names of upstream settings runguard does not use: a note;
+  - retired misspellings older runguard read (AGENTS_AGENTS_*): error, naming the current name.
+Two spellings of one setting that are both set and disagree print a warning (the primary name
+wins); warnings and notes do not change the exit code. Errors go to stderr, notes to stdout.`,
+  )
   .action((flags: { validate?: boolean }) => {
     if (flags.validate) {
-      configOrExit()
+      const errors: string[] = []
+      try {
+        loadConfigWithWarnings(process.env, hostname())
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err
+        errors.push(err.message)
+      }
+      // Variables the flags read (RUNGUARD_PORT, …) are known too.
+      const flagVariables = program.commands.flatMap((command) => command.options.flatMap((option) => (option.envVar ? [option.envVar] : [])))
+      const names = checkVariableNames(process.env, flagVariables)
+      errors.push(...names.errors)
+      for (const note of names.notes) process.stdout.write(`note: ${note}\n`)
+      for (const warning of disagreementWarnings(process.env)) process.stderr.write(`warning: ${warning}\n`)
+      for (const error of errors) process.stderr.write(`runguard: ${error}\n`)
+      if (errors.length > 0) {
+        process.exitCode = 2
+        return
+      }
       process.stdout.write('configuration is valid\n')
       return
     }

@@ -18,6 +18,7 @@ export interface Metrics {
   webhookInFlight: Gauge<'webhook'>
   admissionDecisions: Counter<'webhook' | 'kind' | 'operation' | 'allowed' | 'reason'>
   breakGlassBypasses: Counter<'kind' | 'user'>
+  statusRepairs: Counter<'kind' | 'field' | 'action' | 'writer'>
   events: Counter<'reason' | 'result'>
   reconcileTotal: Counter<'controller' | 'result'>
   reconcileErrors: Counter<'controller'>
@@ -78,6 +79,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
       name: 'runguard_break_glass_bypasses_total',
       help: 'Status writes that skipped the status rules through the break-glass allow-list.',
       labelNames: ['kind', 'user'],
+      registers,
+    }),
+    statusRepairs: new Counter({
+      name: 'runguard_status_repairs_total',
+      help: 'Protected status fields repaired in controller identities\' writes instead of refusing them (SPEC §2 Writers).',
+      labelNames: ['kind', 'field', 'action', 'writer'],
       registers,
     }),
     events: new Counter({

@@ -16,6 +16,8 @@ export const mutateRuns: WebhookDefinition = {
   failurePolicy: 'Fail',
   sideEffects: 'NoneOnDryRun',
   timeoutSeconds: 5,
+  // Controller identities get their own copy of this webhook with failurePolicy Ignore.
+  splitByWriter: true,
   reinvocationPolicy: 'Never',
   routes: [
     runRoute({

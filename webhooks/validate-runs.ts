@@ -14,6 +14,8 @@ export const validateRuns: WebhookDefinition = {
   failurePolicy: 'Fail',
   sideEffects: 'NoneOnDryRun',
   timeoutSeconds: 5,
+  // Controller identities get their own copy of this webhook with failurePolicy Ignore.
+  splitByWriter: true,
   routes: [
     runRoute({
       name: 'run-spec',

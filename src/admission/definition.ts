@@ -57,5 +57,11 @@ export interface WebhookDefinition {
   reinvocationPolicy?: 'Never' | 'IfNeeded'
   /** CEL pre-filters evaluated by the API server, so unrelated objects never reach us. */
   matchConditions?: readonly MatchCondition[]
+  /**
+   * Render one webhook per writer (SPEC §2 Writers): `<name>` for everyone but the controller
+   * identities, with this definition's failurePolicy, and `controllers.<name>` for them with
+   * `failurePolicy: Ignore`, so a runguard outage never stops the controllers it guards.
+   */
+  splitByWriter?: boolean
   routes: readonly Route[]
 }

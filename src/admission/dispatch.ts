@@ -10,6 +10,7 @@ import { isJsonObject, type KubeObject } from '../kube/objects.ts'
 import type { MutableField, Route, WebhookMode } from './definition.ts'
 import { fieldError, merge } from './field-errors.ts'
 import { allowed, denied, errored, patched, withWarnings } from './response.ts'
+import { breakGlassIdentity, controllerIdentity } from './writers.ts'
 import type { AdmissionRequest, Decision, FieldError, JsonPatchOperation, RuleContext } from './types.ts'
 
 export interface DispatchInput {
@@ -51,12 +52,17 @@ export function findRoute(routes: readonly Route[], request: AdmissionRequest): 
   )
 }
 
-/** The identity that may skip the status rules, or undefined. Matches users first, then groups. */
-export function breakGlassIdentity(request: AdmissionRequest, config: Config): string | undefined {
-  const user = request.userInfo?.username
-  if (user && config.breakGlassUsers.includes(user)) return user
-  const group = request.userInfo?.groups?.find((g) => config.breakGlassGroups.includes(g))
-  return group ? `${user ?? '<unknown>'} (group ${group})` : undefined
+/**
+ * An UPDATE written against an older version than the stored one. The API server refuses it with
+ * 409 Conflict after the mutating webhooks (before the validating ones), and the writer re-reads;
+ * judging its stale content would turn that conflict into a misleading 422 — the answer a
+ * controller does not retry.
+ */
+export function isStaleWrite(request: AdmissionRequest): boolean {
+  if (request.operation !== 'UPDATE') return false
+  const written = request.object?.metadata?.resourceVersion
+  const stored = request.oldObject?.metadata?.resourceVersion
+  return typeof written === 'string' && written !== '' && typeof stored === 'string' && written !== stored
 }
 
 export function dispatch(routes: readonly Route[], input: DispatchInput): Decision {
@@ -81,6 +87,7 @@ export function decide(route: Route | undefined, { request, config, now, mode }:
     if (!guard(oldObject)) malformed.push(...toFieldErrors('oldObject', guard.errors))
   }
   if (malformed.length > 0) return { ...denied(malformed, 400), reason: 'MalformedObject' }
+  if (isStaleWrite(request)) return allowed('StaleWrite')
 
   if (route.breakGlass) {
     const bypassedBy = breakGlassIdentity(request, config)
@@ -104,7 +111,9 @@ function mutate(route: Route, ctx: RuleContext): Decision {
   const original = ctx.newObject as KubeObject
   const draft: KubeObject = { ...original }
   for (const field of route.mutates) if (original[field] !== undefined) draft[field] = structuredClone(original[field])
-  const warnings = route.mutators.flatMap((mutator) => mutator(ctx, draft))
+  const reports = route.mutators.map((mutator) => mutator(ctx, draft))
+  const warnings = reports.flatMap((report) => report.warnings)
+  const repairs = reports.flatMap((report) => report.repairs ?? [])
   // The API server runs CRD schema and CEL validation between the mutating and the validating
   // webhooks, so a rule the CRDs also enforce as a backstop must deny here — on the mutated
   // object, so a timestamp rule 12 restored is not mistaken for a removal — or users would only
@@ -113,7 +122,9 @@ function mutate(route: Route, ctx: RuleContext): Decision {
     const early = merge(route.validators.map((rule) => rule({ ...ctx, newObject: draft })))
     if (early.errors.length > 0) return { ...denied(early.errors), invalidSpec: route.reportsInvalidSpec ? early.errors : [] }
   }
-  return withWarnings(patched(route.mutates.flatMap((field) => diffField(original, draft, field))), warnings)
+  const decision = withWarnings(patched(route.mutates.flatMap((field) => diffField(original, draft, field))), warnings)
+  if (repairs.length === 0) return decision
+  return { ...decision, reason: 'Repaired', repairs: { writer: controllerIdentity(ctx.request, ctx.config) ?? '<unknown>', repairs } }
 }
 
 /** RFC 6902 operations turning `original[field]` into `draft[field]`, with paths from the root. */

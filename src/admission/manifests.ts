@@ -1,8 +1,12 @@
 /**
  * Renders the Validating/MutatingWebhookConfiguration objects from the definitions in
- * `webhooks/` — the same definitions the server registers its routes from.
+ * `webhooks/` — the same definitions the server registers its routes from — and the
+ * ValidatingAdmissionPolicy that backs the status rules up while the webhook is unreachable.
  */
-import type { Route, WebhookDefinition } from './definition.ts'
+import type { Config } from '../config.ts'
+import type { MatchCondition, Route, WebhookDefinition } from './definition.ts'
+import { identityCel, type IdentityLists } from './writers.ts'
+import { RUN_KINDS, TERMINAL_PHASES } from '../kube/run-kinds.ts'
 
 export interface ClientTarget {
   /** In-cluster: the webhook Service. */
@@ -17,6 +21,10 @@ export interface RenderOptions {
   target: ClientTarget
   /** Namespaces never intercepted: the control plane's and runguard's own. */
   excludedNamespaces: readonly string[]
+  /** Controller identities (config.controllerUsers / controllerGroups): see WebhookDefinition.splitByWriter. */
+  controllers: IdentityLists
+  /** Break-glass identities: the status policy does not judge them either. */
+  breakGlass: IdentityLists
   /** Prefix of the configuration object names. */
   namePrefix?: string
   labels?: Record<string, string>
@@ -43,13 +51,17 @@ function clientConfig(definition: WebhookDefinition, target: ClientTarget): Json
   return config
 }
 
-function webhookEntry(definition: WebhookDefinition, options: RenderOptions): Json {
+function webhookEntry(definition: WebhookDefinition, options: RenderOptions, writer?: 'people' | 'controllers'): Json {
+  const conditions: MatchCondition[] = [...(definition.matchConditions ?? [])]
+  const controllers = identityCel(options.controllers)
+  if (writer === 'people') conditions.push({ name: 'not-a-controller', expression: `!(${controllers})` })
+  if (writer === 'controllers') conditions.push({ name: 'controller-identity', expression: controllers })
   const entry: Json = {
-    name: definition.name,
+    name: writer === 'controllers' ? `controllers.${definition.name}` : definition.name,
     admissionReviewVersions: ['v1'],
     clientConfig: clientConfig(definition, options.target),
     rules: rulesOf(definition.routes),
-    failurePolicy: definition.failurePolicy,
+    failurePolicy: writer === 'controllers' ? 'Ignore' : definition.failurePolicy,
     matchPolicy: 'Equivalent',
     sideEffects: definition.sideEffects,
     timeoutSeconds: definition.timeoutSeconds,
@@ -57,7 +69,7 @@ function webhookEntry(definition: WebhookDefinition, options: RenderOptions): Js
       matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...options.excludedNamespaces] }],
     },
   }
-  if (definition.matchConditions?.length) entry.matchConditions = definition.matchConditions.map((c) => ({ ...c }))
+  if (conditions.length > 0) entry.matchConditions = conditions.map((c) => ({ ...c }))
   if (definition.mode === 'mutating') entry.reinvocationPolicy = definition.reinvocationPolicy ?? 'Never'
   return entry
 }
@@ -65,7 +77,10 @@ function webhookEntry(definition: WebhookDefinition, options: RenderOptions): Js
 export function renderWebhookConfigurations(webhooks: readonly WebhookDefinition[], options: RenderOptions): Json[] {
   const prefix = options.namePrefix ?? 'runguard'
   const labels = { 'app.kubernetes.io/name': 'runguard', 'app.kubernetes.io/part-of': 'runguard', ...options.labels }
-  const of = (mode: WebhookDefinition['mode']) => webhooks.filter((w) => w.mode === mode).map((w) => webhookEntry(w, options))
+  const split = identityCel(options.controllers) !== 'false'
+  const entries = (w: WebhookDefinition) =>
+    w.splitByWriter && split ? [webhookEntry(w, options, 'people'), webhookEntry(w, options, 'controllers')] : [webhookEntry(w, options)]
+  const of = (mode: WebhookDefinition['mode']) => webhooks.filter((w) => w.mode === mode).flatMap(entries)
   return [
     {
       apiVersion: 'admissionregistration.k8s.io/v1',
@@ -80,4 +95,82 @@ export function renderWebhookConfigurations(webhooks: readonly WebhookDefinition
       webhooks: of('validating'),
     },
   ]
+}
+
+/**
+ * The second line of defence for SPEC §2 rules 6–8 while the webhook is unreachable: a
+ * ValidatingAdmissionPolicy (GA since 1.30), evaluated inside the API server. Unlike CRD CEL it
+ * sees `request.userInfo`, so it exempts controller and break-glass identities — the webhook
+ * repairs their writes, and refusing them would break the controllers runguard guards. Stale
+ * writes never reach it: the API server answers those with 409 before validating admission.
+ */
+export function renderStatusPolicy(options: RenderOptions): Json[] {
+  const prefix = options.namePrefix ?? 'runguard'
+  const labels = { 'app.kubernetes.io/name': 'runguard', 'app.kubernetes.io/part-of': 'runguard', ...options.labels }
+  const name = `${prefix}-status-invariants`
+  const terminal = `[${TERMINAL_PHASES.map((p) => `'${p}'`).join(', ')}]`
+  const had = (field: string) => `has(oldObject.status) && has(oldObject.status.${field})`
+  const has = (field: string) => `has(object.status) && has(object.status.${field})`
+  const groups = [...new Set(RUN_KINDS.map((k) => k.group))]
+  const exempt = [identityCel(options.controllers), identityCel(options.breakGlass)].filter((cel) => cel !== 'false')
+  return [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name, labels },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: {
+          resourceRules: [
+            { apiGroups: groups, apiVersions: ['v1alpha1'], operations: ['UPDATE'], resources: RUN_KINDS.map((k) => `${k.plural}/status`) },
+          ],
+        },
+        matchConditions: exempt.map((cel, i) => ({ name: i === 0 ? 'not-a-controller' : 'not-break-glass', expression: `!(${cel})` })),
+        validations: [
+          ...(['startedAt', 'finishedAt'] as const).map((field) => ({
+            expression: `!(${had(field)}) || (${has(field)} && object.status.${field} == oldObject.status.${field})`,
+            message: `status.${field} is immutable once set: it may not be changed or removed (runguard status policy)`,
+            reason: 'Invalid',
+          })),
+          {
+            expression: `!(${had('phase')}) || !(oldObject.status.phase in ${terminal}) || (${has('phase')} && object.status.phase == oldObject.status.phase)`,
+            message: 'status.phase is terminal (Succeeded, Failed or Cancelled): it may not change; create a new run instead (runguard status policy)',
+            reason: 'Invalid',
+          },
+          {
+            expression: `!(${had('observedGeneration')}) || !(${has('observedGeneration')}) || object.status.observedGeneration >= oldObject.status.observedGeneration`,
+            message: 'status.observedGeneration may not decrease (runguard status policy)',
+            reason: 'Invalid',
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name, labels },
+      spec: {
+        policyName: name,
+        validationActions: ['Deny'],
+        matchResources: {
+          namespaceSelector: {
+            matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...options.excludedNamespaces] }],
+          },
+        },
+      },
+    },
+  ]
+}
+
+/** The identity lists of RenderOptions, from the settings the webhook itself reads. */
+export function writerIdentities(config: Pick<Config, 'controllerUsers' | 'controllerGroups' | 'breakGlassUsers' | 'breakGlassGroups'>): Pick<RenderOptions, 'controllers' | 'breakGlass'> {
+  return {
+    controllers: { users: config.controllerUsers, groups: config.controllerGroups },
+    breakGlass: { users: config.breakGlassUsers, groups: config.breakGlassGroups },
+  }
+}
+
+/** Everything runguard registers with the API server: the webhook configurations and the status policy. */
+export function renderAdmission(webhooks: readonly WebhookDefinition[], options: RenderOptions): Json[] {
+  return [...renderWebhookConfigurations(webhooks, options), ...renderStatusPolicy(options)]
 }

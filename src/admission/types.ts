@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config.ts'
 import type { KubeObject } from '../kube/objects.ts'
+import type { StatusRepair } from '../status/contract.ts'
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT'
 
@@ -97,11 +98,18 @@ export interface RuleContext {
 
 export type ValidationRule = (ctx: RuleContext) => RuleResult
 
+/** What a mutator reports beside its edits. */
+export interface MutationResult {
+  readonly warnings: readonly string[]
+  /** Protected status fields repaired in a controller identity's write (SPEC §2 Writers). */
+  readonly repairs?: readonly StatusRepair[]
+}
+
 /**
- * A mutator edits `draft` (a structuredClone of the request object) in place and returns
- * warnings. The adapter diffs the draft against the original to produce the JSON Patch.
+ * A mutator edits `draft` (a structuredClone of the request object) in place and reports what
+ * it did. The adapter diffs the draft against the original to produce the JSON Patch.
  */
-export type Mutator = (ctx: RuleContext, draft: KubeObject) => string[]
+export type Mutator = (ctx: RuleContext, draft: KubeObject) => MutationResult
 
 /** A finished decision, before it is encoded into an AdmissionResponse. */
 export interface Decision {
@@ -116,6 +124,8 @@ export interface Decision {
   invalidSpec: FieldError[]
   /** Set when a break-glass identity skipped the status rules. */
   bypassedBy?: string
+  /** Set when a controller identity's status write was repaired rather than refused. */
+  repairs?: { writer: string; repairs: readonly StatusRepair[] }
 }
 
 export interface JsonPatchOperation {

@@ -48,6 +48,22 @@ export const PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Cancelled']
 export type Phase = (typeof PHASES)[number]
 export const TERMINAL_PHASES: readonly Phase[] = ['Succeeded', 'Failed', 'Cancelled']
 
+/**
+ * Non-terminal phases upstream writes for one kind only: `Template` on AgentRun templates
+ * (agent-run-template.ts) and `Ready` on ToolRuns (supporting-primitives-controller.ts).
+ */
+export const KIND_PHASES: Readonly<Record<RunKindName, readonly string[]>> = {
+  AgentRun: ['Template'],
+  OrchestrationRun: [],
+  ToolRun: ['Ready'],
+}
+
+/** Every phase a run of `kind` may be in: the five common ones plus the kind's own. */
+export function phasesOf(kind: string): readonly string[] {
+  const own = (KIND_PHASES as Record<string, readonly string[] | undefined>)[kind] ?? []
+  return own.length === 0 ? PHASES : [...PHASES, ...own]
+}
+
 export function isPhase(value: unknown): value is Phase {
   return typeof value === 'string' && (PHASES as readonly string[]).includes(value)
 }

@@ -1,12 +1,14 @@
 /**
  * The retention pass as a reconciler: one queue key per namespace
- * (`AgentRunRetention/<namespace>/pass`), planned by planRetentionPass() from the AgentRun cache.
- * AgentRun watch events schedule the namespace's pass at the run's deadline (the queue keeps the
- * earliest), and each pass asks to come back at the next deadline, so nothing polls.
+ * (`AgentRunRetention/<namespace>/pass`), planned by planRetentionPass() from the AgentRun cache
+ * (the rules — spec TTL, zero-TTL maximum, default, templates, the retain annotation — are in
+ * retention.ts). AgentRun watch events schedule the namespace's pass at the run's deadline (the
+ * queue keeps the earliest), and each pass asks to come back at the next deadline, so nothing polls.
  *
  * The per-namespace cap holds per pass window (RETENTION_BACKLOG_DELAY_MS): other AgentRun events
  * may bring a pass back sooner, but within one window a namespace never loses more than
- * config.retentionMaxDeletesPerNamespace runs; a backlog drains one window at a time.
+ * config.retentionMaxDeletesPerNamespace runs; a backlog drains one window at a time. A cap ≤ 0
+ * switches deletes off: passes do nothing and schedule nothing (like retentionEnabled: false).
  */
 import type { Config } from '../config.ts'
 import { runKindByName } from '../kube/run-kinds.ts'
@@ -20,7 +22,7 @@ import { clampDelay } from './plan.ts'
 import { apiVersionOf, nameOf } from './refs.ts'
 import type { ObjectCache } from './reconciler.ts'
 import { inScope } from './reconciler.ts'
-import { planRetentionPass, RETENTION_BACKLOG_DELAY_MS, retentionDeadline } from './retention.ts'
+import { planRetentionPass, RETENTION_BACKLOG_DELAY_MS, retentionDeadline, type RetentionConfig } from './retention.ts'
 
 export const RETENTION_KIND = 'AgentRunRetention'
 const PASS_NAME = 'pass'
@@ -30,14 +32,15 @@ export function retentionRequest(namespace: string): ReconcileRequest {
   return { kind: RETENTION_KIND, namespace, name: PASS_NAME }
 }
 
-/** Delay until the run's retention deadline (clamped), or undefined when it is kept. */
-export function retentionDelay(run: KubeObject, config: Pick<Config, 'agentRunRetentionSeconds'>, nowMs: number): number | undefined {
+/** Delay until the run's retention deadline (clamped), or undefined when it is kept or deletes are off. */
+export function retentionDelay(run: KubeObject, config: RetentionConfig, nowMs: number): number | undefined {
+  if (!(config.retentionMaxDeletesPerNamespace > 0)) return undefined
   const verdict = retentionDeadline(run, config)
   return 'keep' in verdict ? undefined : clampDelay(verdict.deadlineMs - nowMs)
 }
 
 export interface RetentionReconcilerDeps {
-  config: Pick<Config, 'agentRunRetentionSeconds' | 'retentionMaxDeletesPerNamespace' | 'retentionEnabled' | 'namespaces'>
+  config: RetentionConfig & Pick<Config, 'retentionEnabled' | 'namespaces'>
   /** The AgentRun cache. */
   cache: ObjectCache
   api: RunguardApi
@@ -54,6 +57,8 @@ export function createRetentionReconciler(deps: RetentionReconcilerDeps): Reconc
 
   return async (request) => {
     if (!deps.config.retentionEnabled || !inScope(deps.config.namespaces, request.namespace)) return {}
+    // A cap ≤ 0 disables retention deletes: nothing to plan, nothing to schedule.
+    if (!(deps.config.retentionMaxDeletesPerNamespace > 0)) return {}
     const nowMs = clock()
     let window = windows.get(request.namespace)
     if (!window || nowMs - window.startMs >= RETENTION_BACKLOG_DELAY_MS) window = { startMs: nowMs, deleted: 0 }
@@ -61,6 +66,7 @@ export function createRetentionReconciler(deps: RetentionReconcilerDeps): Reconc
     const budget = deps.config.retentionMaxDeletesPerNamespace - window.deleted
     const windowEndsInMs = window.startMs + RETENTION_BACKLOG_DELAY_MS - nowMs
     const runs = deps.cache.list(request.namespace)
+    // With this window's budget used up, plan with a cap of 1 only to learn whether anything is due.
     const pass = planRetentionPass(runs, { ...deps.config, retentionMaxDeletesPerNamespace: Math.max(1, budget) }, nowMs)
     if (budget <= 0) {
       // This window's deletes are used up: come back when it ends (or at the next deadline, if sooner).

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { WebhookDefinition, WebhookMode } from '../admission/definition.ts'
 import { formatFieldErrors } from '../admission/field-errors.ts'
+import { repairWarning } from '../admission/mutators/status.ts'
 import { decodeReview, reviewAdmission } from '../admission/review.ts'
 import type { AdmissionRequest, Decision } from '../admission/types.ts'
 import type { Config } from '../config.ts'
@@ -160,6 +161,10 @@ export async function buildWebhookApp(options: WebhookAppOptions): Promise<Fasti
           reason: decision.reason,
         })
         if (decision.bypassedBy) metrics.breakGlassBypasses.inc({ kind: req.kind.kind, user: decision.bypassedBy })
+        if (decision.repairs) {
+          const { writer, repairs } = decision.repairs
+          for (const { field, action } of repairs) metrics.statusRepairs.inc({ kind: req.kind.kind, field, action, writer })
+        }
         logDecision(logger, {
           webhook: (outcome.route && webhookOf.get(outcome.route)) ?? 'unhandled',
           request: req,
@@ -179,8 +184,14 @@ export async function buildWebhookApp(options: WebhookAppOptions): Promise<Fasti
 
 function emitEvents(options: WebhookAppOptions, request: AdmissionRequest, decision: Decision): void {
   // Dry runs promise no side effects (sideEffects: NoneOnDryRun), so they never emit Events.
-  if (!options.events || request.dryRun || decision.invalidSpec.length === 0) return
-  options.events.warning(eventTarget(request), 'InvalidSpec', formatFieldErrors(decision.invalidSpec), { action: 'Admission' })
+  if (!options.events || request.dryRun) return
+  if (decision.invalidSpec.length > 0) {
+    options.events.warning(eventTarget(request), 'InvalidSpec', formatFieldErrors(decision.invalidSpec), { action: 'Admission' })
+  }
+  if (decision.repairs) {
+    const message = `status write by ${decision.repairs.writer} repaired: ${decision.repairs.repairs.map(repairWarning).join('; ')}`
+    options.events.warning(eventTarget(request), 'StatusRepaired', message, { action: 'Admission' })
+  }
 }
 
 interface DecisionLog {
@@ -193,7 +204,7 @@ interface DecisionLog {
 }
 
 function logDecision(logger: Logger, { webhook, request, decision, trace, micros }: DecisionLog): void {
-  const level = decision.bypassedBy || decision.reason === 'UnhandledResource' ? 'warn' : decision.allowed ? 'debug' : 'info'
+  const level = decision.bypassedBy || decision.reason === 'UnhandledResource' ? 'warn' : decision.allowed && !decision.repairs ? 'debug' : 'info'
   if (!logger.isLevelEnabled(level)) return
   const fields = {
     webhook,
@@ -217,5 +228,6 @@ function logDecision(logger: Logger, { webhook, request, decision, trace, micros
   if (decision.bypassedBy) logger.warn({ ...fields, bypassedBy: decision.bypassedBy }, 'status rules bypassed by break-glass identity')
   else if (decision.reason === 'UnhandledResource') logger.warn(fields, 'admission request for a resource no webhook route handles; admitted')
   else if (!decision.allowed) logger.info(fields, 'admission denied')
+  else if (decision.repairs) logger.info({ ...fields, writer: decision.repairs.writer, repairs: decision.repairs.repairs }, 'controller status write repaired')
   else logger.debug(fields, 'admission allowed')
 }

@@ -72,10 +72,17 @@ export function stampStatus(oldStatus: RunStatus | undefined, newStatus: RunStat
   const stamp = formatRfc3339(now)
   const phase = status.phase
   if (phase === 'Running' && old.phase !== 'Running' && !isSet(status.startedAt)) status.startedAt = stamp
-  if (isTerminalPhase(phase) && !isTerminalPhase(old.phase) && !isSet(status.finishedAt)) status.finishedAt = stamp
+  if (isTerminalPhase(phase) && !isTerminalPhase(old.phase) && !isSet(status.finishedAt)) status.finishedAt = notBefore(stamp, status.startedAt)
 
   if (!writerUpdatedAtIsNewer(old.updatedAt, status.updatedAt)) status.updatedAt = stamp
   return { status, restored, changed: true }
+}
+
+/** `stamp`, or `floor` when that is a later instant: a stamped finishedAt never precedes startedAt. */
+function notBefore(stamp: string, floor: unknown): string {
+  const floorAt = parseRfc3339(floor)
+  const stampAt = parseRfc3339(stamp)
+  return floorAt && stampAt && compareInstants(stampAt, floorAt) < 0 ? (floor as string) : stamp
 }
 
 function writerUpdatedAtIsNewer(stored: unknown, written: unknown): boolean {
@@ -83,6 +90,79 @@ function writerUpdatedAtIsNewer(stored: unknown, written: unknown): boolean {
   if (!writtenAt) return false
   const storedAt = parseRfc3339(stored)
   return !storedAt || compareInstants(writtenAt, storedAt) > 0
+}
+
+// --- controller writes (SPEC §2 "Writers") ------------------------------------------------------
+
+/** The status fields whose invariants rules 6–9 protect. */
+export type ProtectedField = 'startedAt' | 'finishedAt' | 'phase' | 'observedGeneration'
+
+/**
+ * One repair of a controller identity's status write:
+ *   restored  the stored value was put back over what the controller wrote
+ *   raised    finishedAt was raised to startedAt so it does not precede it
+ *   admitted  the value was kept although a person would be refused (a phase runguard does not know)
+ */
+export interface StatusRepair {
+  field: ProtectedField
+  action: 'restored' | 'raised' | 'admitted'
+  stored: unknown
+  written: unknown
+}
+
+/** The same instant if both parse (as CEL compares date-time fields), else the same JSON. */
+export function sameInstant(a: unknown, b: unknown): boolean {
+  const left = parseRfc3339(a)
+  const right = parseRfc3339(b)
+  return left && right ? compareInstants(left, right) === 0 : isDeepStrictEqual(a, b)
+}
+
+/**
+ * Repairs what a controller identity wrote so the status invariants hold, instead of refusing the
+ * write (upstream's controllers overwrite startedAt with a Job's startTime, replay stale watch
+ * events, and carry stale observedGenerations; refusing them leaves runs Running forever):
+ *   - startedAt / finishedAt, once stored, keep their stored instant (rule 6);
+ *   - a terminal phase stays (rule 7);
+ *   - observedGeneration never decreases nor exceeds `generation` (rule 8).
+ * Edits `status` in place and returns what it changed. Dropped timestamps are rule 12's, for every
+ * writer, and are left to stampStatus.
+ */
+export function repairControllerStatus(old: RunStatus, status: RunStatus, generation: unknown): StatusRepair[] {
+  const repairs: StatusRepair[] = []
+  const restore = (field: ProtectedField) => {
+    repairs.push({ field, action: 'restored', stored: old[field], written: status[field] })
+    // Index through the open record type: the field's declared type is the stored one's.
+    const target: Record<string, unknown> = status
+    if (isSet(old[field])) target[field] = old[field]
+    else delete target[field]
+  }
+  for (const field of IMMUTABLE_TIMESTAMPS) {
+    if (isSet(old[field]) && isSet(status[field]) && !sameInstant(old[field], status[field])) restore(field)
+  }
+  if (isTerminalPhase(old.phase) && status.phase !== old.phase) restore('phase')
+
+  const written = status.observedGeneration
+  const stored = old.observedGeneration
+  if (typeof written === 'number') {
+    const decreased = typeof stored === 'number' && written < stored
+    const ahead = typeof generation === 'number' && written > generation && written !== stored
+    if (decreased || ahead) restore('observedGeneration')
+  }
+  return repairs
+}
+
+/**
+ * After stamping: a finishedAt this write sets that precedes startedAt is raised to startedAt.
+ * Upstream writes finishedAt from a Job's completionTime in whole seconds, which can fall before a
+ * millisecond startedAt of the same second.
+ */
+export function raiseFinishedAt(old: RunStatus, status: RunStatus): StatusRepair[] {
+  const started = parseRfc3339(status.startedAt)
+  const finished = parseRfc3339(status.finishedAt)
+  if (!started || !finished || compareInstants(finished, started) >= 0 || isDeepStrictEqual(status.finishedAt, old.finishedAt)) return []
+  const repair: StatusRepair = { field: 'finishedAt', action: 'raised', stored: old.finishedAt, written: status.finishedAt }
+  status.finishedAt = status.startedAt
+  return [repair]
 }
 
 // --- conditions -------------------------------------------------------------------------------

@@ -73,8 +73,11 @@ export function compareInstants(a: Instant, b: Instant): number {
   return a.seconds === b.seconds ? a.nanos - b.nanos : a.seconds - b.seconds
 }
 
-/** `now` as Kubernetes writes timestamps (metav1.Time): UTC, whole seconds, `Z`. */
+/**
+ * `now` as upstream's controllers write status timestamps (`new Date().toISOString()`): UTC,
+ * milliseconds, `Z`. Whole seconds would put runguard's `finishedAt` before an upstream
+ * millisecond `startedAt` from the same second; metav1.Time parses either.
+ */
 export function formatRfc3339(now: Date): string {
-  // toISOString is always YYYY-MM-DDTHH:MM:SS.sssZ for years 0–9999; drop the milliseconds.
-  return `${now.toISOString().slice(0, 19)}Z`
+  return now.toISOString()
 }

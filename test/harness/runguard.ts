@@ -8,7 +8,8 @@ import { mkdir } from 'node:fs/promises'
 import { request } from 'node:http'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { renderWebhookConfigurations } from '../../src/admission/manifests.ts'
+import { renderAdmission, writerIdentities } from '../../src/admission/manifests.ts'
+import { loadConfig } from '../../src/config.ts'
 import { writeCertificateBundle } from '../../src/certs/write.ts'
 import { EXCLUDED_NAMESPACES, WEBHOOKS } from '../../webhooks/index.ts'
 import { freePorts, type ControlPlane } from './controlplane.ts'
@@ -108,9 +109,11 @@ export async function installRunguard(cp: ControlPlane, options: RunguardOptions
   }
 
   await startWebhook()
-  const configurations = renderWebhookConfigurations(WEBHOOKS, {
+  const configurations = renderAdmission(WEBHOOKS, {
     target: { url: `https://127.0.0.1:${webhookPort}`, caBundlePem: certs.caPem },
     excludedNamespaces: [...EXCLUDED_NAMESPACES, RUNGUARD_NAMESPACE],
+    // The same identity lists the webhook process reads from its environment.
+    ...writerIdentities(loadConfig({ RUNGUARD_POD_NAMESPACE: RUNGUARD_NAMESPACE, ...options.env })),
   })
   await cp.apply(configurations)
   await waitForWebhooksActive(cp)

@@ -9,7 +9,8 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { renderWebhookConfigurations } from '../../src/admission/manifests.ts'
+import { renderAdmission, writerIdentities } from '../../src/admission/manifests.ts'
+import { loadConfig } from '../../src/config.ts'
 import { writeCertificateBundle } from '../../src/certs/write.ts'
 import { EXCLUDED_NAMESPACES, WEBHOOKS } from '../../webhooks/index.ts'
 import { freePorts, startControlPlaneForTest } from '../harness/controlplane.ts'
@@ -74,7 +75,13 @@ t.test('both subcommands run from the production tree against a real API server'
   await waitForHttpReady(metricsPort, 'webhook from the production tree', webhook)
   await waitForHttpReady(reconcilerMetricsPort, 'reconciler from the production tree', reconciler, 60_000)
 
-  await cp.apply(renderWebhookConfigurations(WEBHOOKS, { target: { url: `https://127.0.0.1:${port}`, caBundlePem: certs.caPem }, excludedNamespaces: [...EXCLUDED_NAMESPACES, RUNGUARD_NAMESPACE] }))
+  await cp.apply(
+    renderAdmission(WEBHOOKS, {
+      target: { url: `https://127.0.0.1:${port}`, caBundlePem: certs.caPem },
+      excludedNamespaces: [...EXCLUDED_NAMESPACES, RUNGUARD_NAMESPACE],
+      ...writerIdentities(loadConfig({ RUNGUARD_POD_NAMESPACE: RUNGUARD_NAMESPACE })),
+    }),
+  )
   const invalid = readFileSync(join(REPO_ROOT, 'examples', 'agentrun-invalid.yaml'), 'utf8')
   let denied = { code: 0, stdout: '', stderr: '' }
   for (let i = 0; i < 100 && !denied.stderr.includes('denied the request'); i++) {

@@ -5,7 +5,8 @@
  *   records the Job, then the real TTL-after-finished controller deletes the Job;
  * - JobMissing / WorkflowJobMissing after a Job is deleted early, reported once (also across
  *   resyncs), and no alarm for a Job that was never observed;
- * - retention: spec.ttlSecondsAfterFinished, the retain annotation, the per-namespace cap;
+ * - retention: spec.ttlSecondsAfterFinished, ttl 0 kept (zero-TTL maximum 0), templates and the
+ *   retain annotation kept, the per-namespace cap;
  * - namespace scoping;
  * - Forbidden: a reconciler whose RBAC does not allow deleting Jobs reports a Warning Event.
  */
@@ -132,13 +133,15 @@ t.test('JobMissing: a recorded Job deleted early is reported once; no alarm befo
   t.equal(metricValue(text, 'runguard_job_missing_total', { kind: 'AgentRun', reason: 'WorkflowJobMissing' }), 1, 'runguard_job_missing_total{reason=WorkflowJobMissing} 1')
 })
 
-t.test('retention: spec TTL after finishedAt, retain annotation, at most N deletes per namespace per pass', async (t) => {
+t.test('retention: spec TTL after finishedAt, ttl 0 and templates and retained runs kept, at most N deletes per namespace per pass', async (t) => {
   const make = async (name: string, ttl: number, phase = 'Succeeded', annotations?: Record<string, string>) => {
     await create(cp, runPath('AgentRun', NS_RETENTION), runManifest('AgentRun', NS_RETENTION, name, { spec: { ttlSecondsAfterFinished: ttl }, ...(annotations ? { annotations } : {}) }))
     await writeStatus(cp, runPath('AgentRun', NS_RETENTION, name), { phase })
   }
-  await make('keep', 0, 'Succeeded', { 'agents.proompteng.ai/retain': 'true' })
-  await make('still-running', 0, 'Running')
+  await make('keep', 1, 'Succeeded', { 'agents.proompteng.ai/retain': ' Forever ' })
+  await make('template', 1, 'Succeeded', { 'agents.proompteng.ai/template': 'true' })
+  await make('zero', 0, 'Succeeded')
+  await make('still-running', 1, 'Running')
   const finishedAt = Date.now()
   await Promise.all(['old-1', 'old-2', 'old-3'].map((name) => make(name, 1)))
   await make('later', 8, 'Failed')
@@ -157,7 +160,7 @@ t.test('retention: spec TTL after finishedAt, retain annotation, at most N delet
   t.ok(secondPassAt - firstPassAt >= 4_000, 'the rest waits for the next pass window (5 s), even though AgentRun events keep coming')
   const lateGone = await waitUntil('the later run', { timeoutMs: 30_000, intervalMs: 200 }, async () => ((await remaining()).includes('later') ? undefined : Date.now()))
   t.ok(lateGone - finishedAt >= 7_000, `spec.ttlSecondsAfterFinished 8 honoured (${lateGone - finishedAt} ms)`)
-  t.same(await remaining(), ['keep', 'still-running'], 'retained and running runs stay')
+  t.same(await remaining(), ['keep', 'still-running', 'template', 'zero'], 'retained, template, ttl 0 (zero-TTL maximum 0) and running runs stay')
 })
 
 t.test('namespace scoping: runs outside JANGAR_AGENTS_CONTROLLER_NAMESPACES are not touched', async (t) => {

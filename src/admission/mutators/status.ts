@@ -3,25 +3,60 @@
  *   rule 10  stamp updatedAt on every write that changes something; an identical write stays a no-op
  *   rule 11  startedAt on the first transition into Running, finishedAt into a terminal phase
  *   rule 12  restore a dropped startedAt / finishedAt, with a warning
+ * and, for controller identities (SPEC §2 "Writers"), the repair of rules 6–9: protected fields go
+ * back to their stored values and the rest of the write is admitted, with a warning per repair.
  * The logic lives in src/status/contract.ts, shared with the reconciler; this file only adapts
  * it to an admission request.
  */
-import type { Mutator, RuleContext } from '../types.ts'
+import type { MutationResult, Mutator, RuleContext } from '../types.ts'
+import { controllerIdentity } from '../writers.ts'
+import { showValue } from '../field-errors.ts'
+import { NO_CHANGE_REPORT } from './report.ts'
 import { isJsonObject, type KubeObject, type RunStatus } from '../../kube/objects.ts'
-import { stampStatus } from '../../status/contract.ts'
+import { phasesOf } from '../../kube/run-kinds.ts'
+import { raiseFinishedAt, repairControllerStatus, stampStatus, type StatusRepair } from '../../status/contract.ts'
 
-export const mutateStatus: Mutator = (ctx: RuleContext, draft: KubeObject): string[] => {
-  if (ctx.request.operation !== 'UPDATE' || ctx.request.subResource !== 'status') return []
+export const mutateStatus: Mutator = (ctx: RuleContext, draft: KubeObject): MutationResult => {
+  if (ctx.request.operation !== 'UPDATE' || ctx.request.subResource !== 'status') return NO_CHANGE_REPORT
 
   const written: unknown = draft.status
   // A status that is not an object is the validator's to deny; guessing a repair here could
   // turn a broken write into a plausible-looking one.
-  if (written !== undefined && written !== null && !isJsonObject(written)) return []
+  if (written !== undefined && written !== null && !isJsonObject(written)) return NO_CHANGE_REPORT
   const stored: unknown = ctx.oldObject?.status
-  const oldStatus: RunStatus | undefined = isJsonObject(stored) ? stored : undefined
+  const oldStatus: RunStatus = isJsonObject(stored) ? stored : {}
+  const newStatus: RunStatus = isJsonObject(written) ? structuredClone(written) : {}
 
-  const result = stampStatus(oldStatus, isJsonObject(written) ? written : {}, ctx.now)
+  const controller = controllerIdentity(ctx.request, ctx.config)
+  const repairs: StatusRepair[] = controller ? repairControllerStatus(oldStatus, newStatus, ctx.newObject?.metadata?.generation) : []
+
+  const result = stampStatus(oldStatus, newStatus, ctx.now)
+  if (controller) {
+    repairs.push(...raiseFinishedAt(oldStatus, result.status))
+    const phase = result.status.phase
+    if (phase !== undefined && phase !== oldStatus.phase && !phasesOf(ctx.request.kind.kind).includes(phase as string)) {
+      repairs.push({ field: 'phase', action: 'admitted', stored: oldStatus.phase, written: phase })
+    }
+  }
   // Never add an empty `status: {}` to a write that had none: that would be a patch for nothing.
   if (isJsonObject(written) || result.changed || result.restored.length > 0) draft.status = result.status
-  return result.restored.map((field) => `status.${field} restored: it is immutable once set`)
+
+  const warnings = [
+    ...result.restored.map((field) => `status.${field} restored: it is immutable once set`),
+    ...repairs.map(repairWarning),
+  ]
+  return repairs.length > 0 ? { warnings, repairs } : { warnings }
+}
+
+/** One line per repair, short enough for the 120-character warning limit. */
+export function repairWarning(repair: StatusRepair): string {
+  const field = `status.${repair.field}`
+  switch (repair.action) {
+    case 'restored':
+      return `${field} kept at ${showValue(repair.stored)} (write of ${showValue(repair.written)} repaired)`
+    case 'raised':
+      return `${field} raised to status.startedAt (was ${showValue(repair.written)})`
+    case 'admitted':
+      return `${field} ${showValue(repair.written)} is not a phase runguard knows; admitted for a controller`
+  }
 }

@@ -4,40 +4,58 @@
  * grouped in rule sets whose enforcement (`deny` | `warn`) is configured per set:
  *
  *   parameters  spec.parameters ≤ 100 entries, string values ≤ 2048 bytes UTF-8, no key `prompt`
+ *               (trimmed, any case, as upstream); on a workflow-runtime AgentRun also each named
+ *               step's string parameters (upstream's validateWorkflowSteps)
  *               ParametersTooLarge, ParameterNotString, ParameterValueTooLarge, ForbiddenParameterKey
  *   labels      metadata.labels against the required / allowed / denied policy
  *               MissingRequiredLabels, LabelNotAllowed, LabelBlocked
- *   images      spec.workload.image and spec.workflow.steps[].workload.image against the
- *               allowed / denied globs                      ImageNotAllowed, ImageBlocked
- *   workflow    spec.workflow.steps[].name non-empty and unique   MissingStepName, DuplicateStepName
+ *   images      the image a run will use against the allowed / denied globs: on an AgentRun the
+ *               job runtime's spec.workload.image, and for the workflow runtime each named step's
+ *               own workload image or else spec.workload.image (upstream checks no other runtime);
+ *               on the other kinds spec.workload.image and every step image
+ *                                                           ImageNotAllowed, ImageBlocked
+ *   workflow    spec.workflow.steps[].name non-empty and unique (trimmed)   MissingStepName, DuplicateStepName
  *   ttl         spec.ttlSecondsAfterFinished an integer ≥ 0       InvalidTTL
+ *
+ * Rule 5 per kind: upstream applies its parameter limits and label/image policy to AgentRuns it
+ * submits only (agent-run-reconciler.ts). Its orchestration controller hands an orchestration's
+ * parameters on to child ToolRuns and OrchestrationRuns (orchestration-controller.ts, a `prompt`
+ * key and long values included), and never checks AgentRun templates (annotation
+ * `agents.proompteng.ai/template: "true"`). On those the parameters, labels and images findings
+ * are always warnings; workflow and ttl (runguard's own rules) follow their enforcement everywhere.
  *
  * Every violation, denied or warned, is also an InvalidSpec Event (SPEC §4), so
  * evaluateSpecPolicy() hands the caller both lists; validateSpecPolicy() is the same decision
  * as a plain RuleResult.
  *
- * Ratcheting: on UPDATE a violation the stored object already had (same field, reason and
- * value) is neither denied nor warned. A policy tightened after a run was created must not make
- * that run impossible to cancel, or block a controller adding a finalizer to it.
+ * Ratcheting (ratchet.ts): on UPDATE a violation the stored object already had is neither denied
+ * nor warned.
  *
  * Semantics follow upstream's primitives-policy: label policy looks at label keys whose value
  * is a non-empty string; a required label needs a non-empty value; globs per src/admission/glob.ts.
  */
 import { Buffer } from 'node:buffer'
 
-import type { Config, RuleSet } from '../../config.ts'
+import type { Config, Enforcement, RuleSet } from '../../config.ts'
 import { fieldError, formatFieldError } from '../field-errors.ts'
 import { firstMatch } from '../glob.ts'
 import type { FieldError, RuleContext, RuleResult, ValidationRule } from '../types.ts'
 import { isJsonObject, type JsonObject, type KubeObject } from '../../kube/objects.ts'
+import type { RunKindName } from '../../kube/run-kinds.ts'
+import { ratchet } from './ratchet.ts'
+import { runKindOf, upstreamString, upstreamValidatesAsAgentRun } from './upstream-read.ts'
 
 export const MAX_PARAMETERS = 100
 export const MAX_PARAMETER_VALUE_BYTES = 2048
+/** Compared with the key trimmed and lower-cased, as upstream's validateParameters does. */
 export const FORBIDDEN_PARAMETER_KEYS: readonly string[] = ['prompt']
 const MAX_TTL_SECONDS = 2 ** 31 - 1
 /** Per rule set; a 10 000-key map of numbers must not become a 10 000-line denial. */
 export const MAX_ERRORS_PER_RULE_SET = 20
 export const MAX_WARNING_LENGTH = 120
+
+/** Rule sets upstream enforces on (non-template) AgentRuns only; warnings on everything else. */
+export const AGENTRUN_ONLY_RULE_SETS: readonly RuleSet[] = ['parameters', 'labels', 'images']
 
 /** Which rule set, and so which enforcement, each reason belongs to. */
 export const RULE_SET_OF_REASON: Readonly<Record<string, RuleSet>> = {
@@ -62,7 +80,7 @@ export const RULE_SET_OF_REASON: Readonly<Record<string, RuleSet>> = {
 export interface SpecPolicyResult {
   /** Violations in rule sets enforced with `deny`: the request is refused. */
   denied: FieldError[]
-  /** Violations in rule sets enforced with `warn`: admitted with a warning. */
+  /** Violations in rule sets enforced with `warn`, or not enforced on this kind: admitted with a warning. */
   warned: FieldError[]
   /** Violations the stored object already had (UPDATE only): neither denied nor warned; for logs. */
   ratcheted: FieldError[]
@@ -77,19 +95,27 @@ function keyPath(path: string, key: string): string {
   return `${path}[${key.length > MAX_SHOWN_KEY ? `${key.slice(0, MAX_SHOWN_KEY - 3)}...` : key}]`
 }
 
-/** The parameters checks on one `parameters` map at `path` (exported for `runguard check`). */
-export function checkParameters(value: unknown, path = 'spec.parameters'): FieldError[] {
+/** Upstream's forbidden-key test: `key.trim().toLowerCase()` is a forbidden key. */
+export function isForbiddenParameterKey(key: string): boolean {
+  return FORBIDDEN_PARAMETER_KEYS.includes(key.trim().toLowerCase())
+}
+
+/**
+ * The parameters checks on one `parameters` map at `path`. `stringsOnly` judges only the string
+ * entries, as upstream does for workflow steps (parseWorkflowSteps drops the others).
+ */
+export function checkParameters(value: unknown, path = 'spec.parameters', options: { stringsOnly?: boolean } = {}): FieldError[] {
   if (value === undefined || value === null) return []
   if (!isJsonObject(value)) return [fieldError.invalid(path, value, 'InvalidParameters', 'must be a map of string keys to string values')]
   const errors: FieldError[] = []
-  const entries = Object.entries(value)
+  const entries = Object.entries(value).filter(([, entry]) => !options.stringsOnly || typeof entry === 'string')
   if (entries.length > MAX_PARAMETERS) {
     errors.push(fieldError.tooMany(path, 'ParametersTooLarge', `has ${entries.length} entries, may have at most ${MAX_PARAMETERS}`))
   }
   for (const [key, entry] of entries) {
     const field = keyPath(path, key)
-    if (FORBIDDEN_PARAMETER_KEYS.includes(key)) {
-      errors.push(fieldError.forbidden(field, 'ForbiddenParameterKey', `the key ${JSON.stringify(key)} is reserved and may not be passed as a parameter`))
+    if (isForbiddenParameterKey(key)) {
+      errors.push(fieldError.forbidden(field, 'ForbiddenParameterKey', `the key ${JSON.stringify(key)} is reserved (any case): use ImplementationSpec.spec.text`))
     }
     if (typeof entry !== 'string') {
       errors.push(fieldError.invalid(field, entry, 'ParameterNotString', 'must be a string (quote numbers and booleans)'))
@@ -101,6 +127,24 @@ export function checkParameters(value: unknown, path = 'spec.parameters'): Field
     }
   }
   return errors
+}
+
+/** The runtime type as upstream reads it (`asString(spec.runtime.type)`), or undefined. */
+function runtimeType(spec: JsonObject): string | undefined {
+  return upstreamString(isJsonObject(spec.runtime) ? spec.runtime.type : undefined)
+}
+
+/** Steps upstream runs: objects with a non-blank name, with their index in spec.workflow.steps. */
+function namedSteps(spec: JsonObject): Array<{ step: JsonObject; index: number }> {
+  return (workflowSteps(spec) ?? []).flatMap((step, index) => (isJsonObject(step) && upstreamString(step.name) !== undefined ? [{ step, index }] : []))
+}
+
+/** Upstream's validateWorkflowSteps on each named step's parameters (workflow runtime only). */
+function checkStepParameters(spec: JsonObject): FieldError[] {
+  if (runtimeType(spec) !== 'workflow') return []
+  return namedSteps(spec).flatMap(({ step, index }) =>
+    isJsonObject(step.parameters) ? checkParameters(step.parameters, `spec.workflow.steps[${index}].parameters`, { stringsOnly: true }) : [],
+  )
 }
 
 // --- labels ---------------------------------------------------------------------------------
@@ -159,13 +203,41 @@ function workflowSteps(spec: JsonObject): unknown[] | undefined {
   return Array.isArray(workflow.steps) ? workflow.steps : undefined
 }
 
-export function checkImages(spec: JsonObject, config: Pick<Config, 'imagesAllowed' | 'imagesDenied'>): FieldError[] {
-  const errors = checkImage(isJsonObject(spec.workload) ? spec.workload.image : undefined, 'spec.workload.image', config)
+function imageOf(workload: unknown): unknown {
+  return isJsonObject(workload) ? workload.image : undefined
+}
+
+/**
+ * The images an AgentRun will run, as upstream resolves them before its image policy:
+ * job runtime → spec.workload.image; workflow runtime → for each named step its own
+ * `workload.image` when the step has a workload, else spec.workload.image (reported once).
+ */
+function agentRunImages(spec: JsonObject): Array<{ value: unknown; field: string }> {
+  const type = runtimeType(spec)
+  if (type === 'job') return [{ value: imageOf(spec.workload), field: 'spec.workload.image' }]
+  if (type !== 'workflow') return []
+  const images: Array<{ value: unknown; field: string }> = []
+  let baseUsed = false
+  for (const { step, index } of namedSteps(spec)) {
+    if (isJsonObject(step.workload)) images.push({ value: step.workload.image, field: `spec.workflow.steps[${index}].workload.image` })
+    else baseUsed = true
+  }
+  if (baseUsed) images.unshift({ value: imageOf(spec.workload), field: 'spec.workload.image' })
+  return images
+}
+
+/** Every image field of a run of another kind (no runtime semantics to follow there). */
+function allImages(spec: JsonObject): Array<{ value: unknown; field: string }> {
+  const images = [{ value: imageOf(spec.workload), field: 'spec.workload.image' }]
   workflowSteps(spec)?.forEach((step, i) => {
-    const workload = isJsonObject(step) ? step.workload : undefined
-    errors.push(...checkImage(isJsonObject(workload) ? workload.image : undefined, `spec.workflow.steps[${i}].workload.image`, config))
+    images.push({ value: imageOf(isJsonObject(step) ? step.workload : undefined), field: `spec.workflow.steps[${i}].workload.image` })
   })
-  return errors
+  return images
+}
+
+export function checkImages(spec: JsonObject, config: Pick<Config, 'imagesAllowed' | 'imagesDenied'>, kind?: RunKindName): FieldError[] {
+  const images = kind === 'AgentRun' ? agentRunImages(spec) : allImages(spec)
+  return images.flatMap(({ value, field }) => checkImage(value, field, config))
 }
 
 // --- workflow -------------------------------------------------------------------------------
@@ -195,8 +267,10 @@ export function checkWorkflow(spec: JsonObject): FieldError[] {
       )
       return
     }
-    const earlier = firstIndex.get(name)
-    if (earlier === undefined) firstIndex.set(name, i)
+    // Upstream compares step names trimmed (asString), so " plan" and "plan" are the same step.
+    const key = name.trim()
+    const earlier = firstIndex.get(key)
+    if (earlier === undefined) firstIndex.set(key, i)
     else errors.push(fieldError.duplicate(field, name, 'DuplicateStepName', `also the name of spec.workflow.steps[${earlier}]; step names must be unique`))
   })
   return errors
@@ -215,30 +289,18 @@ export function checkTtl(spec: JsonObject): FieldError[] {
 
 // --- putting it together --------------------------------------------------------------------
 
-/** Every rule-5 violation of one object, before enforcement and ratcheting. */
-export function specPolicyViolations(obj: KubeObject | undefined, config: Config): FieldError[] {
+/** Every rule-5 violation of one object of `kind`, before enforcement and ratcheting. */
+export function specPolicyViolations(obj: KubeObject | undefined, config: Config, kind?: RunKindName): FieldError[] {
   if (!obj) return []
   // A spec that is not an object is reported by validateCancel (rule 1's shape guard); here it
   // simply has nothing to check.
   const spec: JsonObject | undefined = isJsonObject(obj.spec) ? obj.spec : undefined
   return [
     ...(spec ? checkParameters(spec.parameters) : []),
+    ...(spec && kind === 'AgentRun' ? checkStepParameters(spec) : []),
     ...checkLabels(obj.metadata, config),
-    ...(spec ? [...checkImages(spec, config), ...checkWorkflow(spec), ...checkTtl(spec)] : []),
+    ...(spec ? [...checkImages(spec, config, kind), ...checkWorkflow(spec), ...checkTtl(spec)] : []),
   ]
-}
-
-/** Same violation = same field, reason and full value (not the shortened one messages show). */
-function identity(err: FieldError): string {
-  let value = ''
-  if (err.hasValue) {
-    try {
-      value = JSON.stringify(err.value) ?? ''
-    } catch {
-      value = String(err.value)
-    }
-  }
-  return `${err.field}\u0000${err.reason}\u0000${value}`
 }
 
 function capPerRuleSet(errors: FieldError[]): FieldError[] {
@@ -253,6 +315,13 @@ function capPerRuleSet(errors: FieldError[]): FieldError[] {
 
 export function ruleSetOf(err: FieldError): RuleSet {
   return RULE_SET_OF_REASON[err.reason] ?? 'parameters'
+}
+
+/** The enforcement of one violation: its rule set's, except where upstream does not enforce that set at all. */
+export function enforcementOf(err: FieldError, upstreamEnforces: boolean, config: Config): Enforcement {
+  const set = ruleSetOf(err)
+  if (!upstreamEnforces && AGENTRUN_ONLY_RULE_SETS.includes(set)) return 'warn'
+  return config.enforcement[set]
 }
 
 /** A warn-mode violation as a kubectl warning: one line, at most 120 characters. */
@@ -271,14 +340,13 @@ export function evaluateSpecPolicy(ctx: RuleContext): SpecPolicyResult {
   const { operation, subResource } = ctx.request
   if ((operation !== 'CREATE' && operation !== 'UPDATE') || subResource || !ctx.newObject) return result
 
-  const existing = operation === 'UPDATE' ? new Set(specPolicyViolations(ctx.oldObject, ctx.config).map(identity)) : new Set<string>()
-  const fresh: FieldError[] = []
-  for (const err of specPolicyViolations(ctx.newObject, ctx.config)) {
-    if (existing.has(identity(err))) result.ratcheted.push(err)
-    else fresh.push(err)
-  }
+  const kind = runKindOf(ctx)
+  const stored = operation === 'UPDATE' ? specPolicyViolations(ctx.oldObject, ctx.config, kind) : []
+  const { fresh, ratcheted } = ratchet(specPolicyViolations(ctx.newObject, ctx.config, kind), stored)
+  result.ratcheted = ratcheted
+  const upstreamEnforces = upstreamValidatesAsAgentRun(ctx, ctx.newObject)
   for (const err of capPerRuleSet(fresh)) {
-    if (ctx.config.enforcement[ruleSetOf(err)] === 'warn') result.warned.push(err)
+    if (enforcementOf(err, upstreamEnforces, ctx.config) === 'warn') result.warned.push(err)
     else result.denied.push(err)
   }
   return result

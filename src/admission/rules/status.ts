@@ -6,7 +6,13 @@
  *   rule 8  observedGeneration ≤ metadata.generation, never    ObservedGenerationAhead,
  *           decreasing                                         ObservedGenerationDecreased
  *   rule 9  RFC 3339 timestamps, finishedAt ≥ startedAt,       InvalidTimestamp,
- *           phase one of the five                              FinishedBeforeStarted, InvalidPhase
+ *           phase one of the five or the kind's own            FinishedBeforeStarted, InvalidPhase
+ *           (Template on AgentRun, Ready on ToolRun)
+ *
+ * Writers (SPEC §2): these rules deny people and unknown writers. A controller identity's write is
+ * repaired by the mutating webhook before it gets here; should that webhook have been skipped (it
+ * fails open for controllers), the findings of rules 6–9 become warnings — never a refusal of a
+ * controller's write. Malformed values (not an object, not RFC 3339) are refused from everyone.
  *
  * The mutator (rules 10–12) runs first and restores dropped timestamps, so rule 6 normally
  * sees only real changes; anything that still arrives removed is denied as well.
@@ -21,8 +27,10 @@ import { isDeepStrictEqual } from 'node:util'
 import { fieldError, ok, showValue } from '../field-errors.ts'
 import type { FieldError, RuleContext, RuleResult, ValidationRule } from '../types.ts'
 import { isJsonObject, type RunStatus } from '../../kube/objects.ts'
-import { isTerminalPhase, PHASES } from '../../kube/run-kinds.ts'
-import { IMMUTABLE_TIMESTAMPS } from '../../status/contract.ts'
+import { isTerminalPhase, phasesOf } from '../../kube/run-kinds.ts'
+import { IMMUTABLE_TIMESTAMPS, sameInstant } from '../../status/contract.ts'
+import { controllerIdentity } from '../writers.ts'
+import { formatFieldError } from '../field-errors.ts'
 import { compareInstants, parseRfc3339 } from '../../status/rfc3339.ts'
 
 const TIMESTAMPS = ['startedAt', 'finishedAt', 'updatedAt'] as const
@@ -31,19 +39,11 @@ function isSet(value: unknown): boolean {
   return value !== undefined && value !== null
 }
 
-/** Same timestamp: the same instant if both parse (CEL compares date-time fields that way too), else the same JSON. */
-function sameTimestamp(a: unknown, b: unknown): boolean {
-  const left = parseRfc3339(a)
-  const right = parseRfc3339(b)
-  if (left && right) return compareInstants(left, right) === 0
-  return isDeepStrictEqual(a, b)
-}
-
 /** rule 6: startedAt and finishedAt are immutable once set. */
 function immutableTimestamps(old: RunStatus, next: RunStatus): FieldError[] {
   const errors: FieldError[] = []
   for (const field of IMMUTABLE_TIMESTAMPS) {
-    if (!isSet(old[field]) || sameTimestamp(old[field], next[field])) continue
+    if (!isSet(old[field]) || sameInstant(old[field], next[field])) continue
     const now = isSet(next[field]) ? showValue(next[field]) : 'removed'
     errors.push(fieldError.forbidden(`status.${field}`, 'ImmutableTimestamp', `${field} is immutable once set (was ${showValue(old[field])}, now ${now})`))
   }
@@ -81,8 +81,8 @@ function observedGeneration(old: RunStatus, next: RunStatus, generation: unknown
   return errors
 }
 
-/** rule 9: RFC 3339 timestamps, finishedAt not before startedAt, a known phase. */
-function wellFormed(old: RunStatus, next: RunStatus): FieldError[] {
+/** rule 9: RFC 3339 timestamps, finishedAt not before startedAt, a known phase for the kind. */
+function wellFormed(old: RunStatus, next: RunStatus, kind: string): FieldError[] {
   const errors: FieldError[] = []
   for (const field of TIMESTAMPS) {
     const value = next[field]
@@ -99,8 +99,9 @@ function wellFormed(old: RunStatus, next: RunStatus): FieldError[] {
     errors.push(fieldError.invalid('status.finishedAt', next.finishedAt, 'FinishedBeforeStarted', `may not precede status.startedAt (${showValue(next.startedAt)})`))
   }
 
-  if (isSet(next.phase) && next.phase !== old.phase && !(PHASES as readonly unknown[]).includes(next.phase)) {
-    errors.push(fieldError.notSupported('status.phase', next.phase, PHASES, 'InvalidPhase'))
+  const phases = phasesOf(kind)
+  if (isSet(next.phase) && next.phase !== old.phase && !(phases as readonly unknown[]).includes(next.phase)) {
+    errors.push(fieldError.notSupported('status.phase', next.phase, phases, 'InvalidPhase'))
   }
   return errors
 }
@@ -117,13 +118,19 @@ export const validateStatus: ValidationRule = (ctx: RuleContext): RuleResult => 
   const next: RunStatus = isJsonObject(rawNew) ? rawNew : {}
   const old: RunStatus = isJsonObject(rawOld) ? rawOld : {}
 
-  return {
-    errors: [
-      ...immutableTimestamps(old, next),
-      ...noResurrection(old, next),
-      ...observedGeneration(old, next, ctx.newObject.metadata?.generation),
-      ...wellFormed(old, next),
-    ],
-    warnings: [],
-  }
+  const errors = [
+    ...immutableTimestamps(old, next),
+    ...noResurrection(old, next),
+    ...observedGeneration(old, next, ctx.newObject.metadata?.generation),
+    ...wellFormed(old, next, ctx.request.kind.kind),
+  ]
+  if (errors.length === 0 || !controllerIdentity(ctx.request, ctx.config)) return { errors, warnings: [] }
+  // A controller's write that reached us unrepaired: admit it, say what a person would be refused.
+  // An unknown phase was already reported by the mutating webhook.
+  const refused = errors.filter((e) => MALFORMED.has(e.reason))
+  const noted = errors.filter((e) => !MALFORMED.has(e.reason) && e.reason !== 'InvalidPhase')
+  return { errors: refused, warnings: noted.map((e) => `admitted for a controller: ${formatFieldError(e)}`) }
 }
+
+/** Findings that are wrong from any writer: the value cannot be read at all. */
+const MALFORMED: ReadonlySet<string> = new Set(['InvalidTimestamp', 'InvalidObservedGeneration', 'InvalidStatus'])

@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { Route } from '../../../src/admission/definition.ts'
-import { breakGlassIdentity, dispatch, findRoute } from '../../../src/admission/dispatch.ts'
+import { dispatch, findRoute } from '../../../src/admission/dispatch.ts'
+import { breakGlassIdentity } from '../../../src/admission/writers.ts'
 import { fieldError } from '../../../src/admission/field-errors.ts'
 import { clampWarnings, denied, MAX_WARNING_LENGTH, toAdmissionResponse } from '../../../src/admission/response.ts'
 import { decodeReview, reviewAdmission } from '../../../src/admission/review.ts'
@@ -18,9 +19,9 @@ const denyCancel: ValidationRule = (ctx) =>
 const warnOnly: ValidationRule = () => ({ errors: [], warnings: [], warned: [fieldError.invalid('spec.workload.image', 'x', 'ImageNotAllowed', 'not allowed')] })
 const stampLabel: Mutator = (_ctx, draft) => {
   draft.metadata = { ...draft.metadata, labels: { ...draft.metadata?.labels, seen: 'yes' } }
-  return ['labelled']
+  return { warnings: ['labelled'] }
 }
-const noop: Mutator = () => []
+const noop: Mutator = () => ({ warnings: [] })
 
 function route(overrides: Partial<Route>): Route {
   return {
@@ -186,7 +187,7 @@ t.test('responses: uid echoed, status on denial, no patch from validating, warni
 t.test('mutating routes deny on their validators, judged on the mutated object, without doubling warnings', async (t) => {
   const restoreCancel: Mutator = (_ctx, draft) => {
     if (draft.spec?.cancel === 'yes') draft.spec.cancel = true
-    return []
+    return { warnings: [] }
   }
   const routes = [route({ validators: [denyCancel], mutators: [restoreCancel], reportsInvalidSpec: true })]
   const fixed = dispatch(routes, { request: request({ object: { metadata: { name: 'r' }, spec: { cancel: 'yes' } } }), config, now, mode: 'mutating' })
@@ -208,11 +209,11 @@ t.test('mutating routes deny on their validators, judged on the mutated object, 
 t.test('patches cover only the fields a route mutates, with paths from the root', async (t) => {
   const setStatus: Mutator = (_ctx, draft) => {
     draft.status = { ...draft.status, phase: 'Running' }
-    return []
+    return { warnings: [] }
   }
   const dropStatus: Mutator = (_ctx, draft) => {
     delete draft.status
-    return []
+    return { warnings: [] }
   }
   const object = { metadata: { name: 'r' }, spec: { big: 'x'.repeat(1000) }, status: { phase: 'Pending' } }
   const replaced = dispatch([route({ mutators: [setStatus], mutates: ['status'] })], { request: request({ object }), config, now, mode: 'mutating' })
@@ -222,4 +223,27 @@ t.test('patches cover only the fields a route mutates, with paths from the root'
   const removed = dispatch([route({ mutators: [dropStatus], mutates: ['status'] })], { request: request({ object }), config, now, mode: 'mutating' })
   t.same(removed.patch, [{ op: 'remove', path: '/status' }])
   t.equal(object.status.phase, 'Pending', 'the request object is untouched')
+})
+
+t.test('stale writes: an UPDATE against an older resourceVersion is admitted untouched', async (t) => {
+  const routes = [route({ validators: [denyCancel], mutators: [stampLabel] })]
+  const stale = request({
+    operation: 'UPDATE',
+    object: { metadata: { name: 'r', resourceVersion: '41' }, spec: { cancel: 'yes' } },
+    oldObject: { metadata: { name: 'r', resourceVersion: '42' }, spec: {} },
+  })
+  for (const mode of ['validating', 'mutating'] as const) {
+    const decision = dispatch(routes, { request: stale, config, now, mode })
+    t.equal(decision.allowed, true, `${mode}: the API server answers 409 after admission`)
+    t.equal(decision.reason, 'StaleWrite')
+    t.equal(decision.patch, undefined, `${mode}: no patch`)
+  }
+  const current = request({
+    operation: 'UPDATE',
+    object: { metadata: { name: 'r', resourceVersion: '42' }, spec: { cancel: 'yes' } },
+    oldObject: { metadata: { name: 'r', resourceVersion: '42' }, spec: {} },
+  })
+  t.equal(dispatch(routes, { request: current, config, now, mode: 'validating' }).allowed, false, 'the same write at the stored version is judged')
+  const unversioned = request({ operation: 'UPDATE', object: { metadata: { name: 'r' }, spec: { cancel: 'yes' } }, oldObject: { metadata: { name: 'r', resourceVersion: '42' }, spec: {} } })
+  t.equal(dispatch(routes, { request: unversioned, config, now, mode: 'validating' }).allowed, false, 'an unconditional update is judged')
 })

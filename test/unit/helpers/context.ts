@@ -8,7 +8,11 @@ import type { KubeObject } from '../../../src/kube/objects.ts'
 import { runKindByName, type RunKindName } from '../../../src/kube/run-kinds.ts'
 
 export const NOW = new Date('2026-02-07T10:00:00.000Z')
-export const NOW_TEXT = '2026-02-07T10:00:00Z'
+/** NOW as runguard stamps it: toISOString(), milliseconds like upstream's controllers. */
+export const NOW_TEXT = '2026-02-07T10:00:00.000Z'
+
+/** The upstream chart's default controller ServiceAccount: a controller identity by default. */
+export const UPSTREAM_CONTROLLER = 'system:serviceaccount:agents:agents-sa'
 
 const DEFAULT_CONFIG = loadConfig({})
 
@@ -25,6 +29,8 @@ export interface ContextOptions {
   config?: Partial<Config>
   now?: Date
   dryRun?: boolean
+  /** Who writes; default a ServiceAccount that is not a controller identity. */
+  userInfo?: AdmissionRequest['userInfo']
 }
 
 export function context(opts: ContextOptions = {}): RuleContext {
@@ -40,7 +46,7 @@ export function context(opts: ContextOptions = {}): RuleContext {
     name: opts.newObject?.metadata?.name ?? opts.oldObject?.metadata?.name ?? 'run-1',
     namespace: 'agents',
     operation,
-    userInfo: { username: 'system:serviceaccount:agents:agents-controller', groups: ['system:serviceaccounts'] },
+    userInfo: opts.userInfo ?? { username: 'system:serviceaccount:agents:agents-controller', groups: ['system:serviceaccounts'] },
     object: opts.newObject ?? null,
     oldObject: opts.oldObject ?? null,
     dryRun: opts.dryRun ?? false,

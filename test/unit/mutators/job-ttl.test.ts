@@ -17,7 +17,7 @@ function job(parts: { labels?: unknown; annotations?: unknown; ttl?: unknown; sp
 
 function hold(obj: KubeObject, operation: Operation = 'CREATE'): KubeObject {
   const draft = structuredClone(obj)
-  const warnings = holdJobTtl(context({ kind: 'Job', operation, newObject: obj }), draft)
+  const { warnings } = holdJobTtl(context({ kind: 'Job', operation, newObject: obj }), draft)
   if (warnings.length > 0) throw new Error('unexpected warnings')
   return draft
 }

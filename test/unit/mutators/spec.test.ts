@@ -6,10 +6,10 @@ import type { Operation } from '../../../src/admission/types.ts'
 import type { KubeObject } from '../../../src/kube/objects.ts'
 import { agentRun, context, spec } from '../helpers/context.ts'
 
-function normalise(input: unknown, operation: Operation = 'CREATE', subResource?: string): { spec: unknown; warnings: string[] } {
+function normalise(input: unknown, operation: Operation = 'CREATE', subResource?: string): { spec: unknown; warnings: readonly string[] } {
   const newObject = agentRun({ spec: input })
   const draft: KubeObject = structuredClone(newObject)
-  const warnings = normaliseCancel(context({ operation, subResource, newObject, oldObject: operation === 'UPDATE' ? agentRun() : undefined }), draft)
+  const { warnings } = normaliseCancel(context({ operation, subResource, newObject, oldObject: operation === 'UPDATE' ? agentRun() : undefined }), draft)
   return { spec: draft.spec, warnings }
 }
 

@@ -1,9 +1,9 @@
-/** SPEC §2 rule 5: upstream's reconcile-time checks, per rule set, with deny/warn enforcement. */
+/** SPEC §2 rule 5: upstream's reconcile-time checks, per rule set and per kind, with deny/warn enforcement. */
 import t from 'tap'
 
 import type { Config, Enforcement, RuleSet } from '../../../src/config.ts'
 import { formatFieldError, formatFieldErrors } from '../../../src/admission/field-errors.ts'
-import { evaluateSpecPolicy, MAX_ERRORS_PER_RULE_SET, validateSpecPolicy } from '../../../src/admission/rules/spec-policy.ts'
+import { evaluateSpecPolicy, MAX_ERRORS_PER_RULE_SET, MAX_WARNING_LENGTH, validateSpecPolicy } from '../../../src/admission/rules/spec-policy.ts'
 import type { Operation } from '../../../src/admission/types.ts'
 import type { KubeObject } from '../../../src/kube/objects.ts'
 import type { RunKindName } from '../../../src/kube/run-kinds.ts'
@@ -21,6 +21,8 @@ interface Scenario {
   kind?: RunKindName
   /** Expected denied reasons, in order; empty = allowed. */
   reasons: string[]
+  /** Expected warned reasons, in order (default: none). */
+  warned?: string[]
   message?: string[]
 }
 
@@ -29,160 +31,223 @@ const imagePolicy = { imagesAllowed: ['registry.example/*', 'ghcr.io/proompteng/
 
 const scenarios: Scenario[] = [
   // parameters
-  { name: 'parameters allow: none', spec: spec(), reasons: [] },
-  { name: 'parameters allow: empty map', spec: spec({ parameters: {} }), reasons: [] },
-  { name: 'parameters allow: exactly 100 entries of exactly 2048 bytes', spec: spec({ parameters: params(100, () => 'x'.repeat(2048)) }), reasons: [] },
+  { name: 'rule 5 parameters allow: none', spec: spec(), reasons: [] },
+  { name: 'rule 5 parameters allow: empty map', spec: spec({ parameters: {} }), reasons: [] },
+  { name: 'rule 5 parameters allow: exactly 100 entries of exactly 2048 bytes', spec: spec({ parameters: params(100, () => 'x'.repeat(2048)) }), reasons: [] },
   {
-    name: 'parameters deny: 101 entries',
+    name: 'rule 5 parameters deny: 101 entries',
     spec: spec({ parameters: params(101) }),
     reasons: ['ParametersTooLarge'],
     message: ['spec.parameters: Too many: has 101 entries, may have at most 100'],
   },
   {
-    name: 'parameters deny: value of 2049 bytes',
+    name: 'rule 5 parameters deny: value of 2049 bytes',
     spec: spec({ parameters: { big: 'x'.repeat(2049) } }),
     reasons: ['ParameterValueTooLarge'],
     message: ['spec.parameters[big]: Too long: may not be more than 2048 bytes (UTF-8), is 2049 bytes'],
   },
-  { name: 'parameters allow: 1024 two-byte characters are exactly 2048 bytes', spec: spec({ parameters: { p: 'é'.repeat(1024) } }), reasons: [] },
+  { name: 'rule 5 parameters allow: 1024 two-byte characters are exactly 2048 bytes', spec: spec({ parameters: { p: 'é'.repeat(1024) } }), reasons: [] },
   {
-    name: 'parameters deny: 683 three-byte characters are 2049 bytes though only 683 characters',
+    name: 'rule 5 parameters deny: 683 three-byte characters are 2049 bytes though only 683 characters',
     spec: spec({ parameters: { p: '€'.repeat(683) } }),
     reasons: ['ParameterValueTooLarge'],
     message: ['is 2049 bytes'],
   },
-  { name: 'parameters allow: 512 four-byte emoji are 2048 bytes', spec: spec({ parameters: { p: '🚀'.repeat(512) } }), reasons: [] },
-  { name: 'parameters deny: 513 four-byte emoji', spec: spec({ parameters: { p: '🚀'.repeat(513) } }), reasons: ['ParameterValueTooLarge'], message: ['is 2052 bytes'] },
+  { name: 'rule 5 parameters allow: 512 four-byte emoji are 2048 bytes', spec: spec({ parameters: { p: '🚀'.repeat(512) } }), reasons: [] },
+  { name: 'rule 5 parameters deny: 513 four-byte emoji', spec: spec({ parameters: { p: '🚀'.repeat(513) } }), reasons: ['ParameterValueTooLarge'], message: ['is 2052 bytes'] },
   {
-    name: 'parameters deny: a number value',
+    name: 'rule 5 parameters deny: a number value',
     spec: spec({ parameters: { retries: 3 } }),
     reasons: ['ParameterNotString'],
     message: ['spec.parameters[retries]: Invalid value: 3: must be a string'],
   },
-  { name: 'parameters deny: boolean, null, object values', spec: spec({ parameters: { a: true, b: null, c: { d: 'e' } } }), reasons: ['ParameterNotString', 'ParameterNotString', 'ParameterNotString'] },
+  { name: 'rule 5 parameters deny: boolean, null, object values', spec: spec({ parameters: { a: true, b: null, c: { d: 'e' } } }), reasons: ['ParameterNotString', 'ParameterNotString', 'ParameterNotString'] },
   {
-    name: 'parameters deny: key prompt',
+    name: 'rule 5 parameters deny: key prompt',
     spec: spec({ parameters: { prompt: 'do it' } }),
     reasons: ['ForbiddenParameterKey'],
     message: ['spec.parameters[prompt]: Forbidden: the key "prompt" is reserved'],
   },
-  { name: 'parameters allow: key Prompt (case-sensitive like the CRD rule)', spec: spec({ parameters: { Prompt: 'x', promptTemplate: 'y' } }), reasons: [] },
-  { name: 'parameters deny: parameters as a list', spec: spec({ parameters: ['a', 'b'] }), reasons: ['InvalidParameters'], message: ['spec.parameters: Invalid value: ["a","b"]'] },
-  { name: 'parameters deny: parameters as a string', spec: spec({ parameters: 'a=b' }), reasons: ['InvalidParameters'] },
-  { name: 'parameters: several problems at once', spec: spec({ parameters: { ...params(101), prompt: 1 } }), reasons: ['ParametersTooLarge', 'ForbiddenParameterKey', 'ParameterNotString'] },
+  // upstream's validateParameters: FORBIDDEN_PARAMETER_KEYS.has(key.trim().toLowerCase())
+  { name: 'rule 5 parameters deny: key PROMPT (any case, as upstream)', spec: spec({ parameters: { PROMPT: 'x' } }), reasons: ['ForbiddenParameterKey'], message: ['spec.parameters[PROMPT]: Forbidden'] },
+  { name: 'rule 5 parameters deny: key " Prompt " (trimmed, as upstream)', spec: spec({ parameters: { ' Prompt ': 'x' } }), reasons: ['ForbiddenParameterKey'], message: ['spec.parameters[ Prompt ]: Forbidden'] },
+  { name: 'rule 5 parameters deny: key "prompt<TAB>" (whitespace trimmed)', spec: spec({ parameters: { 'prompt\t': 'x' } }), reasons: ['ForbiddenParameterKey'] },
+  { name: 'rule 5 parameters allow: keys that only contain prompt', spec: spec({ parameters: { promptTemplate: 'y', systemprompt: 'z', 'p rompt': 'w' } }), reasons: [] },
+  { name: 'rule 5 parameters deny: parameters as a list', spec: spec({ parameters: ['a', 'b'] }), reasons: ['InvalidParameters'], message: ['spec.parameters: Invalid value: ["a","b"]'] },
+  { name: 'rule 5 parameters deny: parameters as a string', spec: spec({ parameters: 'a=b' }), reasons: ['InvalidParameters'] },
+  { name: 'rule 5 parameters: several problems at once', spec: spec({ parameters: { ...params(101), prompt: 1 } }), reasons: ['ParametersTooLarge', 'ForbiddenParameterKey', 'ParameterNotString'] },
   {
-    name: 'parameters: a huge bad map is capped',
+    name: 'rule 5 parameters: a huge bad map is capped',
     spec: spec({ parameters: params(500, (i) => i) }),
     reasons: ['ParametersTooLarge', ...Array<string>(MAX_ERRORS_PER_RULE_SET - 1).fill('ParameterNotString')],
   },
-  { name: 'parameters apply to OrchestrationRun', kind: 'OrchestrationRun', spec: { orchestrationRef: { name: 'o' }, parameters: { prompt: 'x' } }, reasons: ['ForbiddenParameterKey'] },
-  { name: 'parameters apply to ToolRun', kind: 'ToolRun', spec: { toolRef: { name: 't' }, parameters: { n: 1 } }, reasons: ['ParameterNotString'] },
+  // workflow steps: upstream's validateWorkflowSteps runs validateParameters on each named step's string parameters
+  {
+    name: 'rule 5 parameters deny: a workflow step parameter key Prompt',
+    spec: spec({ runtime: { type: 'workflow' }, workflow: { steps: [{ name: 'a', parameters: { Prompt: 'x' } }] } }),
+    reasons: ['ForbiddenParameterKey'],
+    message: ['spec.workflow.steps[0].parameters[Prompt]: Forbidden'],
+  },
+  {
+    name: 'rule 5 parameters deny: a workflow step parameter of 2049 bytes',
+    spec: spec({ runtime: { type: 'workflow' }, workflow: { steps: [{ name: 'a' }, { name: 'b', parameters: { big: 'x'.repeat(2049) } }] } }),
+    reasons: ['ParameterValueTooLarge'],
+    message: ['spec.workflow.steps[1].parameters[big]: Too long'],
+  },
+  {
+    name: 'rule 5 parameters deny: a workflow step with 101 string parameters',
+    spec: spec({ runtime: { type: 'workflow' }, workflow: { steps: [{ name: 'a', parameters: params(101) }] } }),
+    reasons: ['ParametersTooLarge'],
+  },
+  {
+    name: 'rule 5 parameters allow: non-string step parameters are dropped by upstream, not judged',
+    spec: spec({ runtime: { type: 'workflow' }, workflow: { steps: [{ name: 'a', parameters: { n: 1, ...params(100) } }] } }),
+    reasons: [],
+  },
+  {
+    name: 'rule 5 parameters allow: step parameters of a job-runtime run (upstream ignores its steps)',
+    spec: spec({ runtime: { type: 'job' }, workflow: { steps: [{ name: 'a', parameters: { prompt: 'x' } }] } }),
+    reasons: [],
+  },
 
   // labels
-  { name: 'labels allow: no policy, any labels', labels: { anything: 'goes', 'x/y': 'z' }, spec: spec(), reasons: [] },
-  { name: 'labels allow: policy satisfied', labels: { team: 'infra', 'app.kubernetes.io/name': 'x' }, config: labelPolicy, spec: spec(), reasons: [] },
+  { name: 'rule 5 labels allow: no policy, any labels', labels: { anything: 'goes', 'x/y': 'z' }, spec: spec(), reasons: [] },
+  { name: 'rule 5 labels allow: policy satisfied', labels: { team: 'infra', 'app.kubernetes.io/name': 'x' }, config: labelPolicy, spec: spec(), reasons: [] },
   {
-    name: 'labels deny: required label missing',
+    name: 'rule 5 labels deny: required label missing',
     labels: { 'app.kubernetes.io/name': 'x' },
     config: labelPolicy,
     spec: spec(),
     reasons: ['MissingRequiredLabels'],
     message: ['metadata.labels[team]: Required value'],
   },
-  { name: 'labels deny: required label with an empty value', labels: { team: ' ' }, config: labelPolicy, spec: spec(), reasons: ['MissingRequiredLabels'] },
-  { name: 'labels deny: required label, no labels at all', config: labelPolicy, spec: spec(), reasons: ['MissingRequiredLabels'] },
-  { name: 'labels deny: two required labels missing', config: { labelsRequired: ['team', 'cost-center'] }, spec: spec(), reasons: ['MissingRequiredLabels', 'MissingRequiredLabels'] },
+  { name: 'rule 5 labels deny: required label with an empty value', labels: { team: ' ' }, config: labelPolicy, spec: spec(), reasons: ['MissingRequiredLabels'] },
+  { name: 'rule 5 labels deny: required label, no labels at all', config: labelPolicy, spec: spec(), reasons: ['MissingRequiredLabels'] },
+  { name: 'rule 5 labels deny: two required labels missing', config: { labelsRequired: ['team', 'cost-center'] }, spec: spec(), reasons: ['MissingRequiredLabels', 'MissingRequiredLabels'] },
   {
-    name: 'labels deny: denied key, exact',
+    name: 'rule 5 labels deny: denied key, exact',
     labels: { team: 'a', forbidden: 'x' },
     config: labelPolicy,
     spec: spec(),
     reasons: ['LabelBlocked'],
     message: ['metadata.labels[forbidden]: Forbidden: label key matches denied pattern "forbidden"'],
   },
-  { name: 'labels deny: denied key, glob', labels: { team: 'a', 'secret/token': 'x' }, config: labelPolicy, spec: spec(), reasons: ['LabelBlocked'], message: ['"secret/*"'] },
-  { name: 'labels allow: denied glob does not match a neighbour', labels: { 'secrets/x': 'y' }, config: { labelsDenied: ['secret/*'] }, spec: spec(), reasons: [] },
+  { name: 'rule 5 labels deny: denied key, glob', labels: { team: 'a', 'secret/token': 'x' }, config: labelPolicy, spec: spec(), reasons: ['LabelBlocked'], message: ['"secret/*"'] },
+  { name: 'rule 5 labels allow: denied glob does not match a neighbour', labels: { 'secrets/x': 'y' }, config: { labelsDenied: ['secret/*'] }, spec: spec(), reasons: [] },
   {
-    name: 'labels deny: key outside the allowed list',
+    name: 'rule 5 labels deny: key outside the allowed list',
     labels: { team: 'a', owner: 'me' },
     config: labelPolicy,
     spec: spec(),
     reasons: ['LabelNotAllowed'],
     message: ['metadata.labels[owner]: Forbidden: label key is not in the allowed list ("team", "app.kubernetes.io/*")'],
   },
-  { name: 'labels allow: allowed glob', labels: { team: 'a', 'app.kubernetes.io/part-of': 'b' }, config: labelPolicy, spec: spec(), reasons: [] },
-  { name: 'labels: a key both denied and not allowed is reported once, as blocked', labels: { team: 'a', 'secret/x': 'y' }, config: labelPolicy, spec: spec(), reasons: ['LabelBlocked'] },
-  { name: 'labels allow: empty-valued labels are ignored as upstream does', labels: { team: 'a', forbidden: '' }, config: labelPolicy, spec: spec(), reasons: [] },
-  { name: 'labels: non-string values are ignored, not thrown on', labels: { team: 'a', forbidden: 7 }, config: labelPolicy, spec: spec(), reasons: [] },
-  { name: 'labels deny: labels as a list', labels: ['team'], config: labelPolicy, spec: spec(), reasons: ['InvalidLabels'] },
-  { name: 'labels apply to ToolRun', kind: 'ToolRun', config: labelPolicy, spec: { toolRef: { name: 't' } }, reasons: ['MissingRequiredLabels'] },
-  { name: 'labels are checked even when spec is garbage', config: labelPolicy, spec: 'garbage', reasons: ['MissingRequiredLabels'] },
+  { name: 'rule 5 labels allow: allowed glob', labels: { team: 'a', 'app.kubernetes.io/part-of': 'b' }, config: labelPolicy, spec: spec(), reasons: [] },
+  { name: 'rule 5 labels: a key both denied and not allowed is reported once, as blocked', labels: { team: 'a', 'secret/x': 'y' }, config: labelPolicy, spec: spec(), reasons: ['LabelBlocked'] },
+  { name: 'rule 5 labels allow: empty-valued labels are ignored as upstream does', labels: { team: 'a', forbidden: '' }, config: labelPolicy, spec: spec(), reasons: [] },
+  { name: 'rule 5 labels: non-string values are ignored, not thrown on', labels: { team: 'a', forbidden: 7 }, config: labelPolicy, spec: spec(), reasons: [] },
+  { name: 'rule 5 labels deny: labels as a list', labels: ['team'], config: labelPolicy, spec: spec(), reasons: ['InvalidLabels'] },
+  { name: 'rule 5 labels are checked even when spec is garbage', config: labelPolicy, spec: 'garbage', reasons: ['MissingRequiredLabels'] },
 
   // images
-  { name: 'images allow: no policy', spec: spec({ workload: { image: 'docker.io/anything:latest' } }), reasons: [] },
-  { name: 'images allow: allowed registry', config: imagePolicy, spec: spec({ workload: { image: 'registry.example/team/agent:1.2@sha256:abc' } }), reasons: [] },
-  { name: 'images allow: ? matches one character', config: imagePolicy, spec: spec({ workload: { image: 'ghcr.io/proompteng/agent:v2' } }), reasons: [] },
+  { name: 'rule 5 images allow: no policy', spec: spec({ workload: { image: 'docker.io/anything:latest' } }), reasons: [] },
+  { name: 'rule 5 images allow: allowed registry', config: imagePolicy, spec: spec({ workload: { image: 'registry.example/team/agent:1.2@sha256:abc' } }), reasons: [] },
+  { name: 'rule 5 images allow: ? matches one character', config: imagePolicy, spec: spec({ workload: { image: 'ghcr.io/proompteng/agent:v2' } }), reasons: [] },
   {
-    name: 'images deny: ? does not match two characters',
+    name: 'rule 5 images deny: ? does not match two characters',
     config: imagePolicy,
     spec: spec({ workload: { image: 'ghcr.io/proompteng/agent:v10' } }),
     reasons: ['ImageNotAllowed'],
     message: ['spec.workload.image: Invalid value: "ghcr.io/proompteng/agent:v10": matches no allowed pattern'],
   },
   {
-    name: 'images deny: denied wins over allowed',
+    name: 'rule 5 images deny: denied wins over allowed',
     config: imagePolicy,
     spec: spec({ workload: { image: 'registry.example/untrusted/miner:1' } }),
     reasons: ['ImageBlocked'],
     message: ['spec.workload.image: Invalid value: "registry.example/untrusted/miner:1": matches denied pattern "registry.example/untrusted/*"'],
   },
-  { name: 'images deny: not in the allowed list', config: imagePolicy, spec: spec({ workload: { image: 'docker.io/library/busybox' } }), reasons: ['ImageNotAllowed'] },
+  { name: 'rule 5 images deny: not in the allowed list', config: imagePolicy, spec: spec({ workload: { image: 'docker.io/library/busybox' } }), reasons: ['ImageNotAllowed'] },
   {
-    name: 'images deny: a workflow step image',
+    name: 'rule 5 images deny: a workflow step image',
     config: imagePolicy,
-    spec: spec({ workflow: { steps: [{ name: 'a', workload: { image: 'registry.example/ok:1' } }, { name: 'b', workload: { image: 'docker.io/bad' } }] } }),
+    spec: spec({ runtime: { type: 'workflow' }, workflow: { steps: [{ name: 'a', workload: { image: 'registry.example/ok:1' } }, { name: 'b', workload: { image: 'docker.io/bad' } }] } }),
     reasons: ['ImageNotAllowed'],
     message: ['spec.workflow.steps[1].workload.image: Invalid value: "docker.io/bad"'],
   },
-  { name: 'images allow: empty image is no image', config: imagePolicy, spec: spec({ workload: { image: '' } }), reasons: [] },
-  { name: 'images deny: image not a string', config: imagePolicy, spec: spec({ workload: { image: 42 } }), reasons: ['InvalidImage'] },
-  { name: 'images: garbage workload is skipped', config: imagePolicy, spec: spec({ workload: 'registry', workflow: { steps: ['x', { name: 'y', workload: 3 }] } }), reasons: ['InvalidWorkflow'] },
+  {
+    name: 'rule 5 images deny: a workflow step without a workload runs spec.workload.image',
+    config: imagePolicy,
+    spec: spec({ runtime: { type: 'workflow' }, workload: { image: 'docker.io/bad' }, workflow: { steps: [{ name: 'a', workload: { image: 'registry.example/ok:1' } }, { name: 'b' }, { name: 'c' }] } }),
+    reasons: ['ImageNotAllowed'],
+    message: ['spec.workload.image: Invalid value: "docker.io/bad"'],
+  },
+  {
+    name: 'rule 5 images allow: spec.workload.image no workflow step uses',
+    config: imagePolicy,
+    spec: spec({ runtime: { type: 'workflow' }, workload: { image: 'docker.io/bad' }, workflow: { steps: [{ name: 'a', workload: { image: 'registry.example/ok:1' } }] } }),
+    reasons: [],
+  },
+  {
+    name: 'rule 5 images allow: the image of an unnamed step (upstream drops the step)',
+    config: imagePolicy,
+    spec: spec({ runtime: { type: 'workflow' }, workflow: { steps: [{ name: 'a', workload: { image: 'registry.example/ok:1' } }, { name: '  ', workload: { image: 'docker.io/bad' } }] } }),
+    reasons: ['MissingStepName'],
+  },
+  {
+    name: 'rule 5 images allow: step images of a job-runtime run (upstream runs spec.workload.image only)',
+    config: imagePolicy,
+    spec: spec({ runtime: { type: 'job' }, workflow: { steps: [{ name: 'a', workload: { image: 'docker.io/bad' } }] } }),
+    reasons: [],
+  },
+  { name: 'rule 5 images allow: temporal runtime (upstream applies no image policy)', config: imagePolicy, spec: spec({ runtime: { type: 'temporal' }, workload: { image: 'docker.io/bad' } }), reasons: [] },
+  { name: 'rule 5 images allow: custom runtime', config: imagePolicy, spec: spec({ runtime: { type: 'custom' }, workload: { image: 'docker.io/bad' } }), reasons: [] },
+  { name: 'rule 5 images deny: runtime type " job " (trimmed, as upstream)', config: imagePolicy, spec: spec({ runtime: { type: ' job ' }, workload: { image: 'docker.io/bad' } }), reasons: ['ImageNotAllowed'] },
+  { name: 'rule 5 images allow: empty image is no image', config: imagePolicy, spec: spec({ workload: { image: '' } }), reasons: [] },
+  { name: 'rule 5 images deny: image not a string', config: imagePolicy, spec: spec({ workload: { image: 42 } }), reasons: ['InvalidImage'] },
+  { name: 'rule 5 images: garbage workload is skipped', config: imagePolicy, spec: spec({ workload: 'registry', workflow: { steps: ['x', { name: 'y', workload: 3 }] } }), reasons: ['InvalidWorkflow'] },
 
   // workflow
-  { name: 'workflow allow: unique names', spec: spec({ workflow: { steps: [{ name: 'plan' }, { name: 'implement' }] } }), reasons: [] },
-  { name: 'workflow allow: no steps', spec: spec({ workflow: {} }), reasons: [] },
+  { name: 'rule 5 workflow allow: unique names', spec: spec({ workflow: { steps: [{ name: 'plan' }, { name: 'implement' }] } }), reasons: [] },
+  { name: 'rule 5 workflow allow: no steps', spec: spec({ workflow: {} }), reasons: [] },
   {
-    name: 'workflow deny: duplicate name',
+    name: 'rule 5 workflow deny: duplicate name',
     spec: spec({ workflow: { steps: [{ name: 'plan' }, { name: 'build' }, { name: 'plan' }] } }),
     reasons: ['DuplicateStepName'],
     message: ['spec.workflow.steps[2].name: Duplicate value: "plan": also the name of spec.workflow.steps[0]'],
   },
-  { name: 'workflow deny: three of a kind → two duplicates', spec: spec({ workflow: { steps: [{ name: 'a' }, { name: 'a' }, { name: 'a' }] } }), reasons: ['DuplicateStepName', 'DuplicateStepName'] },
   {
-    name: 'workflow deny: missing name',
+    name: 'rule 5 workflow deny: names equal once trimmed (upstream trims)',
+    spec: spec({ workflow: { steps: [{ name: 'plan' }, { name: ' plan ' }] } }),
+    reasons: ['DuplicateStepName'],
+    message: ['spec.workflow.steps[1].name: Duplicate value: " plan "'],
+  },
+  { name: 'rule 5 workflow deny: three of a kind → two duplicates', spec: spec({ workflow: { steps: [{ name: 'a' }, { name: 'a' }, { name: 'a' }] } }), reasons: ['DuplicateStepName', 'DuplicateStepName'] },
+  {
+    name: 'rule 5 workflow deny: missing name',
     spec: spec({ workflow: { steps: [{ name: 'a' }, {}] } }),
     reasons: ['MissingStepName'],
     message: ['spec.workflow.steps[1].name: Required value'],
   },
-  { name: 'workflow deny: empty name', spec: spec({ workflow: { steps: [{ name: '' }] } }), reasons: ['MissingStepName'] },
-  { name: 'workflow deny: blank name', spec: spec({ workflow: { steps: [{ name: '   ' }] } }), reasons: ['MissingStepName'] },
-  { name: 'workflow deny: numeric name', spec: spec({ workflow: { steps: [{ name: 1 }] } }), reasons: ['MissingStepName'] },
-  { name: 'workflow deny: steps not a list', spec: spec({ workflow: { steps: { name: 'a' } } }), reasons: ['InvalidWorkflow'] },
-  { name: 'workflow deny: workflow not an object', spec: spec({ workflow: ['a'] }), reasons: ['InvalidWorkflow'] },
+  { name: 'rule 5 workflow deny: empty name', spec: spec({ workflow: { steps: [{ name: '' }] } }), reasons: ['MissingStepName'] },
+  { name: 'rule 5 workflow deny: blank name', spec: spec({ workflow: { steps: [{ name: '   ' }] } }), reasons: ['MissingStepName'] },
+  { name: 'rule 5 workflow deny: numeric name', spec: spec({ workflow: { steps: [{ name: 1 }] } }), reasons: ['MissingStepName'] },
+  { name: 'rule 5 workflow deny: steps not a list', spec: spec({ workflow: { steps: { name: 'a' } } }), reasons: ['InvalidWorkflow'] },
+  { name: 'rule 5 workflow deny: workflow not an object', spec: spec({ workflow: ['a'] }), reasons: ['InvalidWorkflow'] },
 
   // ttl
-  { name: 'ttl allow: 0', spec: spec({ ttlSecondsAfterFinished: 0 }), reasons: [] },
-  { name: 'ttl allow: 86400', spec: spec({ ttlSecondsAfterFinished: 86400 }), reasons: [] },
+  { name: 'rule 5 ttl allow: 0', spec: spec({ ttlSecondsAfterFinished: 0 }), reasons: [] },
+  { name: 'rule 5 ttl allow: 86400', spec: spec({ ttlSecondsAfterFinished: 86400 }), reasons: [] },
   {
-    name: 'ttl deny: negative',
+    name: 'rule 5 ttl deny: negative',
     spec: spec({ ttlSecondsAfterFinished: -1 }),
     reasons: ['InvalidTTL'],
     message: ['spec.ttlSecondsAfterFinished: Invalid value: -1: must be an integer number of seconds, 0 or more'],
   },
-  { name: 'ttl deny: fraction', spec: spec({ ttlSecondsAfterFinished: 1.5 }), reasons: ['InvalidTTL'] },
-  { name: 'ttl deny: string', spec: spec({ ttlSecondsAfterFinished: '60' }), reasons: ['InvalidTTL'] },
-  { name: 'ttl deny: beyond int32', spec: spec({ ttlSecondsAfterFinished: 2 ** 31 }), reasons: ['InvalidTTL'] },
-  { name: 'ttl: runtime.config TTL (the Job TTL) is not this rule', spec: spec({ runtime: { type: 'job', config: { ttlSecondsAfterFinished: -5 } } }), reasons: [] },
+  { name: 'rule 5 ttl deny: fraction', spec: spec({ ttlSecondsAfterFinished: 1.5 }), reasons: ['InvalidTTL'] },
+  { name: 'rule 5 ttl deny: string', spec: spec({ ttlSecondsAfterFinished: '60' }), reasons: ['InvalidTTL'] },
+  { name: 'rule 5 ttl deny: beyond int32', spec: spec({ ttlSecondsAfterFinished: 2 ** 31 }), reasons: ['InvalidTTL'] },
+  { name: 'rule 5 ttl: runtime.config TTL (the Job TTL) is not this rule', spec: spec({ runtime: { type: 'job', config: { ttlSecondsAfterFinished: -5 } } }), reasons: [] },
 ]
 
 function objectFor(s: Scenario): KubeObject {
@@ -200,12 +265,113 @@ for (const s of scenarios) {
       s.reasons,
       'reasons',
     )
-    t.same(result.warnings, [], 'no warnings in deny mode')
+    t.same(
+      (result.warned ?? []).map((e) => e.reason),
+      s.warned ?? [],
+      'warned reasons',
+    )
+    t.equal(result.warnings.length, (s.warned ?? []).length, 'one warning per warned violation')
     const message = result.errors.length ? formatFieldErrors(result.errors) : ''
     for (const part of s.message ?? []) t.match(message, part, `message contains ${part}`)
-    for (const e of result.errors) t.match(formatFieldError(e), /^(spec|metadata)\.[\w.[\]/-]+: /, 'message names the field')
+    for (const e of [...result.errors, ...(result.warned ?? [])]) t.match(formatFieldError(e), /^(spec|metadata)\.(\[[^\]]*\]|[\w./-])+: /, 'message names the field')
   })
 }
+
+// Rule 5 per kind: upstream enforces parameters, labels and images on AgentRuns it submits only;
+// its orchestration controller passes an orchestration's parameters (a `prompt` key, long values)
+// on to child ToolRuns and OrchestrationRuns, so there the same findings are warnings.
+interface KindCase {
+  name: string
+  parameters?: Record<string, unknown>
+  labels?: Record<string, unknown>
+  workload?: Record<string, unknown>
+  config?: Partial<Config>
+  reasons: string[]
+}
+
+const kindCases: KindCase[] = [
+  { name: 'a prompt key', parameters: { prompt: 'inherited from the orchestration' }, reasons: ['ForbiddenParameterKey'] },
+  { name: 'a " Prompt " key', parameters: { ' Prompt ': 'x' }, reasons: ['ForbiddenParameterKey'] },
+  { name: 'a value of 4096 bytes', parameters: { context: 'x'.repeat(4096) }, reasons: ['ParameterValueTooLarge'] },
+  { name: '101 parameters', parameters: params(101), reasons: ['ParametersTooLarge'] },
+  { name: 'a non-string parameter', parameters: { n: 1 }, reasons: ['ParameterNotString'] },
+  { name: 'a missing required label', config: { labelsRequired: ['team'] }, reasons: ['MissingRequiredLabels'] },
+  { name: 'a denied label', labels: { 'secret/x': 'y' }, config: { labelsDenied: ['secret/*'] }, reasons: ['LabelBlocked'] },
+  { name: 'a label outside the allowed list', labels: { owner: 'me' }, config: { labelsAllowed: ['team'] }, reasons: ['LabelNotAllowed'] },
+  { name: 'a denied image', workload: { image: 'docker.io/x' }, config: { imagesDenied: ['docker.io/*'] }, reasons: ['ImageBlocked'] },
+]
+
+function runOf(kind: RunKindName, c: KindCase, annotations?: Record<string, string>): KubeObject {
+  const base: Record<RunKindName, Record<string, unknown>> = {
+    AgentRun: spec(),
+    ToolRun: { toolRef: { name: 'lint' } },
+    OrchestrationRun: { orchestrationRef: { name: 'release' } },
+  }
+  const obj = agentRun({
+    spec: { ...base[kind], ...(c.parameters ? { parameters: c.parameters } : {}), ...(c.workload ? { workload: c.workload } : {}) },
+    labels: c.labels,
+  })
+  obj.kind = kind
+  if (annotations) (obj.metadata as Record<string, unknown>).annotations = annotations
+  return obj
+}
+
+for (const c of kindCases) {
+  t.test(`rule 5 deny on AgentRun: ${c.name}`, async (t) => {
+    const result = validateSpecPolicy(context({ kind: 'AgentRun', newObject: runOf('AgentRun', c), config: c.config }))
+    t.same(result.errors.map((e) => e.reason), c.reasons, 'denied')
+    t.same(result.warnings, [], 'no warnings')
+  })
+  for (const kind of ['ToolRun', 'OrchestrationRun'] as const) {
+    t.test(`rule 5 warn on ${kind}: ${c.name}`, async (t) => {
+      const ctx = context({ kind, newObject: runOf(kind, c), config: c.config })
+      const result = validateSpecPolicy(ctx)
+      t.same(result.errors, [], 'admitted')
+      t.same((result.warned ?? []).map((e) => e.reason), c.reasons, 'warned, so still reported as an InvalidSpec Event')
+      t.equal(result.warnings.length, c.reasons.length, 'one admission warning each')
+      for (const w of result.warnings) t.ok(w.length <= MAX_WARNING_LENGTH, `warning ≤ 120 characters: ${w}`)
+      t.same(evaluateSpecPolicy(ctx).denied, [], 'evaluateSpecPolicy denies nothing either')
+    })
+  }
+  t.test(`rule 5 warn on an AgentRun template: ${c.name}`, async (t) => {
+    const result = validateSpecPolicy(context({ kind: 'AgentRun', newObject: runOf('AgentRun', c, { 'agents.proompteng.ai/template': ' true ' }), config: c.config }))
+    t.same(result.errors, [], 'admitted: upstream never checks templates')
+    t.same((result.warned ?? []).map((e) => e.reason), c.reasons, 'warned')
+  })
+}
+
+t.test('rule 5 per kind: details', async (t) => {
+  const prompt: KindCase = { name: 'prompt', parameters: { prompt: 'x' }, reasons: [] }
+  const denyAll = { parameters: 'deny', labels: 'deny', images: 'deny', workflow: 'deny', ttl: 'deny' } as Record<RuleSet, Enforcement>
+
+  const warnOnToolRun = validateSpecPolicy(context({ kind: 'ToolRun', newObject: runOf('ToolRun', prompt), config: { enforcement: denyAll } }))
+  t.same(warnOnToolRun.errors, [], 'a ToolRun is warned even when the parameters set is enforced with deny')
+  t.same(warnOnToolRun.warnings, ['spec.parameters[prompt]: Forbidden: the key "prompt" is reserved (any case): use ImplementationSpec.spec.text'])
+
+  const notTemplate = validateSpecPolicy(context({ kind: 'AgentRun', newObject: runOf('AgentRun', prompt, { 'agents.proompteng.ai/template': 'false' }) }))
+  t.same(notTemplate.errors.map((e) => e.reason), ['ForbiddenParameterKey'], 'template annotation other than "true" is an ordinary AgentRun')
+  const upperTemplate = validateSpecPolicy(context({ kind: 'AgentRun', newObject: runOf('AgentRun', prompt, { 'agents.proompteng.ai/template': 'True' }) }))
+  t.same(upperTemplate.errors.map((e) => e.reason), ['ForbiddenParameterKey'], 'upstream compares the annotation case-sensitively')
+
+  const workflowOnToolRun = validateSpecPolicy(
+    context({ kind: 'ToolRun', newObject: agentRun({ spec: { toolRef: { name: 't' }, workflow: { steps: [{ name: 'a' }, { name: 'a' }] }, ttlSecondsAfterFinished: -1 } }) }),
+  )
+  t.same(workflowOnToolRun.errors.map((e) => e.reason), ['DuplicateStepName', 'InvalidTTL'], 'workflow and ttl (runguard\'s own rules) keep their enforcement on every kind')
+
+  const kindFromResource = validateSpecPolicy(context({ kind: 'ToolRun', newObject: { ...runOf('AgentRun', prompt), kind: 'AgentRun' } }))
+  t.same(kindFromResource.errors, [], 'the kind comes from request.resource, not from the object body')
+
+  const childUpdate = evaluateSpecPolicy(
+    context({
+      operation: 'UPDATE',
+      kind: 'ToolRun',
+      oldObject: runOf('ToolRun', prompt),
+      newObject: runOf('ToolRun', { ...prompt, parameters: { prompt: 'x', cancel: 'y' } }),
+    }),
+  )
+  t.same(childUpdate.warned, [], 'an inherited violation is not warned again on every update of the child')
+  t.same(childUpdate.ratcheted.map((e) => e.reason), ['ForbiddenParameterKey'])
+})
 
 t.test('warn mode', async (t) => {
   const sets: Array<{ set: RuleSet; object: KubeObject; config?: Partial<Config> }> = [

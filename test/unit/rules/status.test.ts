@@ -3,7 +3,7 @@ import t from 'tap'
 
 import { formatFieldError, formatFieldErrors } from '../../../src/admission/field-errors.ts'
 import { validateStatus } from '../../../src/admission/rules/status.ts'
-import { agentRun, context } from '../helpers/context.ts'
+import { agentRun, context, UPSTREAM_CONTROLLER } from '../helpers/context.ts'
 
 const T0 = '2026-02-07T10:00:00Z'
 const T1 = '2026-02-07T10:05:00Z'
@@ -126,6 +126,7 @@ const scenarios: Scenario[] = [
     reasons: ['InvalidPhase'],
     message: ['status.phase: Unsupported value: "Done": supported values: "Pending", "Running", "Succeeded", "Failed", "Cancelled"'],
   },
+  { name: 'rule 9 allow: Template on an AgentRun (upstream agent-run-template.ts ~90)', old: {}, next: { phase: 'Template' }, reasons: [] },
   { name: 'rule 9 deny: phase is case-sensitive', old: {}, next: { phase: 'running' }, reasons: ['InvalidPhase'] },
   { name: 'rule 9 deny: phase not a string', old: {}, next: { phase: 3 }, reasons: ['InvalidPhase'] },
   { name: 'rule 9 ratchet: a pre-existing bad phase carried along', old: { phase: 'Unknown' }, next: { phase: 'Unknown', updatedAt: T0 }, reasons: [] },
@@ -176,4 +177,51 @@ t.test('every run kind', async (t) => {
     )
     t.same(result.errors.map((e) => e.reason), ['PhaseResurrection'], kind)
   }
+})
+
+t.test('rule 9 per kind: Ready on a ToolRun, not on an AgentRun or OrchestrationRun', async (t) => {
+  const judge = (kind: 'AgentRun' | 'OrchestrationRun' | 'ToolRun', phase: string) =>
+    validateStatus(context({ kind, operation: 'UPDATE', subResource: 'status', oldObject: { kind, status: {} }, newObject: { kind, status: { phase } } })).errors.map((e) => e.reason)
+  t.same(judge('ToolRun', 'Ready'), [], 'supporting-primitives-controller.ts ~428 writes Ready on a new ToolRun')
+  t.same(judge('AgentRun', 'Ready'), ['InvalidPhase'])
+  t.same(judge('OrchestrationRun', 'Template'), ['InvalidPhase'])
+  t.same(judge('ToolRun', 'Template'), ['InvalidPhase'])
+})
+
+t.test('writers: an unrepaired controller write is admitted with warnings, never refused', async (t) => {
+  const judge = (old: unknown, next: unknown, username: string) =>
+    validateStatus(
+      context({
+        operation: 'UPDATE',
+        subResource: 'status',
+        oldObject: agentRun({ status: old, generation: 3 }),
+        newObject: agentRun({ status: next, generation: 3 }),
+        userInfo: { username, groups: ['system:serviceaccounts'] },
+      }),
+    )
+  const stored = { phase: 'Succeeded', startedAt: T0, finishedAt: T1, observedGeneration: 3 }
+  const write = { phase: 'Running', startedAt: T2, finishedAt: T2, observedGeneration: 2 }
+  const person = judge(stored, write, 'alice')
+  t.same(person.errors.map((e) => e.reason).sort(), ['ImmutableTimestamp', 'ImmutableTimestamp', 'ObservedGenerationDecreased', 'PhaseResurrection'])
+  const controller = judge(stored, write, UPSTREAM_CONTROLLER)
+  t.same(controller.errors, [], 'no refusal for a controller identity')
+  t.equal(controller.warnings.length, 4, 'each finding is a warning instead')
+  t.match(controller.warnings[0], /^admitted for a controller: status\.startedAt/)
+  t.same(judge({}, { phase: 'Paused' }, UPSTREAM_CONTROLLER), { errors: [], warnings: [] }, 'an unknown phase: the mutating webhook already warned')
+  t.same(
+    judge({}, { startedAt: 'yesterday' }, UPSTREAM_CONTROLLER).errors.map((e) => e.reason),
+    ['InvalidTimestamp'],
+    'a value nobody can read is refused from everyone',
+  )
+  const group = validateStatus(
+    context({
+      operation: 'UPDATE',
+      subResource: 'status',
+      oldObject: agentRun({ status: stored }),
+      newObject: agentRun({ status: write }),
+      userInfo: { username: 'bot', groups: ['agents-controllers'] },
+      config: { controllerGroups: ['agents-controllers'] },
+    }),
+  )
+  t.same(group.errors, [], 'a controller group counts too')
 })

@@ -1,0 +1,72 @@
+/**
+ * SPEC §2 Writers, rendered: every run webhook is split by writer (controller identities fail
+ * open, everyone else fails closed), and the status ValidatingAdmissionPolicy exempts the
+ * controller and break-glass identities. The API server's verdict on these objects is tested in
+ * test/integration/writers.test.ts.
+ */
+import t from 'tap'
+import { renderAdmission, renderStatusPolicy, writerIdentities } from '../../../src/admission/manifests.ts'
+import { identityCel } from '../../../src/admission/writers.ts'
+import { loadConfig } from '../../../src/config.ts'
+import { WEBHOOKS } from '../../../webhooks/index.ts'
+
+const config = loadConfig({ RUNGUARD_CONTROLLER_GROUPS: 'agents:controllers', RUNGUARD_BREAK_GLASS_USERS: 'oncall' })
+const options = { target: { url: 'https://127.0.0.1:8443' }, excludedNamespaces: ['kube-system', 'runguard-system'], ...writerIdentities(config) }
+
+interface Entry {
+  name: string
+  failurePolicy: string
+  matchConditions?: Array<{ name: string; expression: string }>
+}
+
+t.test('each run webhook renders once per writer', async (t) => {
+  const docs = renderAdmission(WEBHOOKS, options)
+  const entries = docs.flatMap((d) => ((d as { webhooks?: Entry[] }).webhooks ?? []) as Entry[])
+  const byName = new Map(entries.map((e) => [e.name, e]))
+  for (const name of ['validate.runguard.proompteng.ai', 'mutate.runguard.proompteng.ai']) {
+    const people = byName.get(name)
+    const controllers = byName.get(`controllers.${name}`)
+    t.equal(people?.failurePolicy, 'Fail', `${name}: people fail closed`)
+    t.equal(controllers?.failurePolicy, 'Ignore', `${name}: controllers fail open`)
+    t.same(people?.matchConditions?.map((c) => c.name), ['not-a-controller'])
+    t.same(controllers?.matchConditions?.map((c) => c.name), ['controller-identity'])
+    t.equal(people?.matchConditions?.[0]?.expression, `!(${controllers?.matchConditions?.[0]?.expression})`, 'the two conditions are exact complements')
+  }
+  t.equal(byName.get('jobs.mutate.runguard.proompteng.ai')?.failurePolicy, 'Ignore', 'the Job webhook is not split (it fails open already)')
+  t.notOk(byName.has('controllers.jobs.mutate.runguard.proompteng.ai'))
+  t.same(docs.map((d) => d.kind), ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'])
+})
+
+t.test('identity CEL names every user and group, quoted', async (t) => {
+  const cel = identityCel({ users: ['system:serviceaccount:agents:agents-sa', "o'brien"], groups: ['agents:controllers'] })
+  t.equal(cel, "request.userInfo.username in ['system:serviceaccount:agents:agents-sa', 'o\\'brien'] || request.userInfo.groups.exists(g, g in ['agents:controllers'])")
+  t.equal(identityCel({ users: [], groups: [] }), 'false')
+})
+
+t.test('the default controller identities: upstream chart ServiceAccount and runguard\'s own', async (t) => {
+  const defaults = loadConfig({ RUNGUARD_POD_NAMESPACE: 'guard' })
+  t.same(defaults.controllerUsers, ['system:serviceaccount:agents:agents-sa', 'system:serviceaccount:guard:runguard'])
+})
+
+t.test('no controller identities: webhooks are not split', async (t) => {
+  const docs = renderAdmission(WEBHOOKS, { ...options, controllers: { users: [], groups: [] } })
+  const names = docs.flatMap((d) => ((d as { webhooks?: Entry[] }).webhooks ?? []).map((e) => e.name))
+  t.notOk(names.some((n) => n.startsWith('controllers.')))
+})
+
+t.test('status policy: rules 6–8 for everyone but controllers and break-glass', async (t) => {
+  const [policy, binding] = renderStatusPolicy(options) as Array<{ spec: Record<string, unknown>; metadata: { name: string } }>
+  const spec = policy!.spec as {
+    matchConstraints: { resourceRules: Array<{ resources: string[]; operations: string[] }> }
+    matchConditions: Array<{ name: string; expression: string }>
+    validations: Array<{ expression: string; message: string }>
+  }
+  t.same(spec.matchConstraints.resourceRules[0]?.resources, ['agentruns/status', 'orchestrationruns/status', 'toolruns/status'])
+  t.same(spec.matchConstraints.resourceRules[0]?.operations, ['UPDATE'])
+  t.same(spec.matchConditions.map((c) => c.name), ['not-a-controller', 'not-break-glass'])
+  t.match(spec.matchConditions[0]?.expression, /agents-sa/)
+  t.match(spec.matchConditions[1]?.expression, /oncall/)
+  t.match(spec.validations.map((v) => v.message), [/startedAt is immutable/, /finishedAt is immutable/, /phase is terminal/, /observedGeneration may not decrease/])
+  t.equal((binding!.spec as { policyName: string }).policyName, policy!.metadata.name)
+  t.same((binding!.spec as { validationActions: string[] }).validationActions, ['Deny'])
+})
