@@ -1,9 +1,13 @@
 /**
- * validate.runguard.proompteng.ai — SPEC §2 rules 1–9 for AgentRun, OrchestrationRun and ToolRun.
+ * validate.runguard.proompteng.ai — SPEC §2 rules 1–9 (with 5a and 5b) for AgentRun,
+ * OrchestrationRun and ToolRun.
  */
 import type { WebhookDefinition } from '../src/admission/definition.ts'
 import { validateCancel } from '../src/admission/rules/spec-cancel.ts'
+import { validateSpecImmutability } from '../src/admission/rules/spec-immutable.ts'
 import { validateSpecPolicy } from '../src/admission/rules/spec-policy.ts'
+import { validateRequiredReferences } from '../src/admission/rules/spec-required.ts'
+import { validateBlockedSecrets } from '../src/admission/rules/spec-secrets.ts'
 import { validateStatus } from '../src/admission/rules/status.ts'
 import { runRoute } from './routes.ts'
 
@@ -21,7 +25,8 @@ export const validateRuns: WebhookDefinition = {
       name: 'run-spec',
       subResource: '',
       operations: ['CREATE', 'UPDATE'],
-      validators: [validateCancel, validateSpecPolicy], // rules 1–4, rule 5
+      // rules 1–4, rule 5 (policy, then upstream's required references), 5b, 5a
+      validators: [validateCancel, validateSpecPolicy, validateRequiredReferences, validateBlockedSecrets, validateSpecImmutability],
       mutators: [],
       mutates: [],
       breakGlass: false,

@@ -151,7 +151,7 @@ export class EventRecorder {
     this.#limiter = new PerKeyRateLimiter({ ...state, perMinute: Math.max(1, options.config.eventsRateLimitPerMin) })
     this.enabled = options.config.eventsEnabled && options.transport !== undefined
     if (!options.config.eventsEnabled) {
-      this.#logger.info('Kubernetes Events are off (JANGAR_CONTROLLER_EVENTS_ENABLED=false); occurrences are counted as suppressed in runguard_events_total')
+      this.#logger.info('Kubernetes Events are off (AGENTS_CONTROLLER_EVENTS_ENABLED=false); occurrences are counted as suppressed in runguard_events_total')
     } else if (!options.transport) {
       this.#logger.info('Kubernetes Events are off: no Kubernetes API credentials; occurrences are counted as suppressed in runguard_events_total')
     }

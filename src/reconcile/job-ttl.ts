@@ -9,7 +9,7 @@
  * put on the Job, first source that is set:
  *   1. the annotation,
  *   2. the run's spec.runtime.config.ttlSecondsAfterFinished,
- *   3. config.jobTtlSeconds (JANGAR_AGENT_RUNNER_JOB_TTL_SECONDS, already clamped).
+ *   3. config.jobTtlSeconds (AGENTS_AGENT_RUNNER_JOB_TTL_SECONDS, already clamped).
  * Values are clamped to 30 s … 7 d; ≤ 0 means no TTL (the Job is left alone). A source that is set
  * but not an integer is reported (InvalidSpec) and skipped.
  *

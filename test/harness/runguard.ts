@@ -135,10 +135,10 @@ export async function installRunguard(cp: ControlPlane, options: RunguardOptions
  */
 async function waitForWebhooksActive(cp: ControlPlane, timeoutMs = 30_000): Promise<void> {
   const probe = [
-    'apiVersion: tools.proompteng.ai/v1alpha1',
-    'kind: ToolRun',
+    'apiVersion: agents.proompteng.ai/v1alpha1',
+    'kind: AgentRun',
     'metadata: {name: runguard-webhook-probe, namespace: default}',
-    'spec: {toolRef: {name: probe}, parameters: {p: "' + 'x'.repeat(3000) + '"}}',
+    'spec: {agentRef: {name: probe}, implementationSpecRef: {name: probe}, runtime: {type: job}, parameters: {p: "' + 'x'.repeat(3000) + '"}}',
   ].join('\n')
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {

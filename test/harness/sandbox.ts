@@ -48,7 +48,7 @@ try {
     // The product's defaults, not the test suite's shortened ones.
     env: {
       RUNGUARD_LEASE_NAMESPACE: RUNGUARD_NAMESPACE,
-      JANGAR_ORCHESTRATION_CANCEL_TIMEOUT_MS: '30000',
+      AGENTS_ORCHESTRATION_CANCEL_TIMEOUT_MS: '30000',
       RUNGUARD_JOB_MISSING_GRACE_SECONDS: '30',
       RUNGUARD_RESYNC_SECONDS: '300',
     },

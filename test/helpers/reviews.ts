@@ -8,7 +8,7 @@ export function agentRun(name: string, spec: Record<string, unknown> = {}, extra
     apiVersion: 'agents.proompteng.ai/v1alpha1',
     kind: 'AgentRun',
     metadata: { name, namespace: 'team-a', uid: randomUUID(), generation: 1, labels: { team: 'a' } },
-    spec: { agentRef: { name: 'codex' }, runtime: { type: 'job' }, ...spec },
+    spec: { agentRef: { name: 'codex' }, implementationSpecRef: { name: 'impl' }, runtime: { type: 'job' }, ...spec },
     ...extra,
   }
 }

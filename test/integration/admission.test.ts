@@ -9,7 +9,7 @@ import { installRunguard, RUNGUARD_NAMESPACE } from '../harness/runguard.ts'
 import { getHttp } from '../helpers/https.ts'
 
 const cp = await startControlPlaneForTest(t)
-const rg = await installRunguard(cp, { env: { JANGAR_CONTROLLER_EVENTS_RATE_LIMIT_PER_MIN: '5' } })
+const rg = await installRunguard(cp, { env: { AGENTS_CONTROLLER_EVENTS_RATE_LIMIT_PER_MIN: '5' } })
 t.teardown(() => rg.stop())
 const NS = 'e2e'
 await cp.kubectl(['create', 'namespace', NS])
@@ -183,23 +183,23 @@ t.test('excluded namespaces are not intercepted', async (t) => {
   }
 })
 
-t.test('webhook down: failurePolicy Fail gives a clear error; without the webhook the CEL backstops still hold', async (t) => {
+t.test('webhook down: failurePolicy Fail gives a clear error; without the webhook the CRDs\' cancel CEL still holds', async (t) => {
   await rg.stopWebhook()
   const r = await apply(agentRun('while-down'))
   t.equal(r.code, 1)
   t.match(r.stderr, /failed calling webhook "mutate\.runguard\.proompteng\.ai"/)
   t.comment(r.stderr.trim())
 
-  // Uninstalled (no webhook configurations): the CRDs' CEL rules still refuse a startedAt overwrite.
+  // Uninstalled (no webhook configurations): the CRDs' CEL rules still keep cancel one-way. (The
+  // status backstop is the ValidatingAdmissionPolicy: test/integration/writers.test.ts.)
   await cp.kubectl(['delete', 'mutatingwebhookconfiguration/runguard-mutating', 'validatingwebhookconfiguration/runguard-validating'])
-  const started = await jsonpath('agentrun/timed', '.status.startedAt')
-  const overwrite = await waitUntil('CEL denial without webhooks', { timeoutMs: 20_000 }, async () => {
-    const attempt = await patchStatus('agentrun/timed', { startedAt: '2020-01-01T00:00:00Z' })
+  const uncancel = await waitUntil('CEL denial without webhooks', { timeoutMs: 20_000 }, async () => {
+    const attempt = await kubectl(['patch', '-n', NS, 'orchestrationrun/nightly', '--type=merge', '-p', '{"spec":{"cancel":false}}'])
     return attempt.stderr.includes('failed calling webhook') ? undefined : attempt
   })
-  t.equal(overwrite.code, 1)
-  t.match(overwrite.stderr, /status\.startedAt: Forbidden: .*immutable/)
-  t.notMatch(overwrite.stderr, /admission webhook/)
-  t.comment(overwrite.stderr.trim())
-  t.equal(await jsonpath('agentrun/timed', '.status.startedAt'), started)
+  t.equal(uncancel.code, 1)
+  t.match(uncancel.stderr, /spec\.cancel is one-way/)
+  t.notMatch(uncancel.stderr, /admission webhook/)
+  t.comment(uncancel.stderr.trim())
+  t.equal(await jsonpath('orchestrationrun/nightly', '.spec.cancel'), 'true')
 })

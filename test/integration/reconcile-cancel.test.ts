@@ -44,7 +44,7 @@ t.teardown(() => webhook.stop())
 await prepareCluster(cp, [NS], { argo: true })
 const reconciler = await startReconcilerProcess(cp, {
   name: 'reconciler-cancel',
-  env: { JANGAR_AGENTS_CONTROLLER_NAMESPACES: NS, JANGAR_ORCHESTRATION_CANCEL_TIMEOUT_MS: String(TIMEOUT_MS) },
+  env: { AGENTS_CONTROLLER_NAMESPACES: NS, AGENTS_ORCHESTRATION_CANCEL_TIMEOUT_MS: String(TIMEOUT_MS) },
 })
 t.teardown(() => reconciler.stop())
 await waitForLeader([reconciler])

@@ -53,11 +53,11 @@ await prepareCluster(cp, [NS, NS_RETENTION, NS_OUTSIDE, NS_FORBIDDEN])
 const reconciler = await startReconcilerProcess(cp, {
   name: 'reconciler-jobs',
   env: {
-    JANGAR_AGENTS_CONTROLLER_NAMESPACES: `${NS},${NS_RETENTION}`,
+    AGENTS_CONTROLLER_NAMESPACES: `${NS},${NS_RETENTION}`,
     RUNGUARD_JOB_MISSING_GRACE_SECONDS: String(GRACE_S),
     RUNGUARD_RESYNC_SECONDS: String(RESYNC_S),
     RUNGUARD_RETENTION_MAX_DELETES_PER_NAMESPACE: '2',
-    JANGAR_AGENT_RUNNER_JOB_TTL_SECONDS: '600',
+    AGENTS_AGENT_RUNNER_JOB_TTL_SECONDS: '600',
   },
 })
 t.teardown(() => reconciler.stop())
@@ -163,7 +163,7 @@ t.test('retention: spec TTL after finishedAt, ttl 0 and templates and retained r
   t.same(await remaining(), ['keep', 'still-running', 'template', 'zero'], 'retained, template, ttl 0 (zero-TTL maximum 0) and running runs stay')
 })
 
-t.test('namespace scoping: runs outside JANGAR_AGENTS_CONTROLLER_NAMESPACES are not touched', async (t) => {
+t.test('namespace scoping: runs outside AGENTS_CONTROLLER_NAMESPACES are not touched', async (t) => {
   await create(cp, runPath('AgentRun', NS_OUTSIDE), runManifest('AgentRun', NS_OUTSIDE, 'outside', { spec: { cancel: true } }))
   await writeStatus(cp, runPath('AgentRun', NS_OUTSIDE, 'outside'), { phase: 'Running' })
   await sleep(3000)
@@ -208,7 +208,7 @@ t.test('Forbidden: RBAC denies deleting a Job → Warning Event Forbidden, retri
   const restricted = await startReconcilerProcess(cp, {
     name: 'reconciler-restricted',
     kubeconfigPath,
-    env: { JANGAR_AGENTS_CONTROLLER_NAMESPACES: NS_FORBIDDEN, RUNGUARD_LEASE_NAME: 'runguard-restricted', JANGAR_ORCHESTRATION_CANCEL_TIMEOUT_MS: '4000', RUNGUARD_RETENTION_ENABLED: 'false' },
+    env: { AGENTS_CONTROLLER_NAMESPACES: NS_FORBIDDEN, RUNGUARD_LEASE_NAME: 'runguard-restricted', AGENTS_ORCHESTRATION_CANCEL_TIMEOUT_MS: '4000', RUNGUARD_RETENTION_ENABLED: 'false' },
   })
   t.teardown(() => restricted.stop())
   await waitForLeader([restricted])

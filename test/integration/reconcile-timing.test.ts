@@ -37,7 +37,7 @@ const cp = await startControlPlaneForTest(t)
 const webhook = await installRunguard(cp)
 t.teardown(() => webhook.stop())
 await prepareCluster(cp, [NS])
-const reconciler = await startReconcilerProcess(cp, { name: 'reconciler-timing', env: { JANGAR_AGENTS_CONTROLLER_NAMESPACES: NS, JANGAR_ORCHESTRATION_CANCEL_TIMEOUT_MS: '120000' } })
+const reconciler = await startReconcilerProcess(cp, { name: 'reconciler-timing', env: { AGENTS_CONTROLLER_NAMESPACES: NS, AGENTS_ORCHESTRATION_CANCEL_TIMEOUT_MS: '120000' } })
 t.teardown(() => reconciler.stop())
 await waitForLeader([reconciler])
 

@@ -34,6 +34,13 @@ interface UpstreamWrite {
 
 const CASES = parse(readFileSync(join(REPO_ROOT, 'test/fixtures/upstream-writes/status-writes.yaml'), 'utf8')) as UpstreamWrite[]
 const CONTROLLER = 'system:serviceaccount:agents:agents-sa'
+/** What kubectl shows a person for each reason a fixture expects. */
+const MESSAGES: Record<string, RegExp> = {
+  ImmutableTimestamp: /startedAt is immutable once set|finishedAt is immutable once set/,
+  PhaseResurrection: /a terminal phase may not change/,
+  ObservedGenerationDecreased: /observedGeneration: Invalid value: 0: may not decrease/,
+  FinishedBeforeStarted: /status\.finishedAt: Invalid value: .*may not precede status\.startedAt/,
+}
 const NS = 'writers'
 
 const cp = await startControlPlaneForTest(t)
@@ -102,7 +109,8 @@ for (const c of CASES) {
       t.equal(fromPerson.code, 0, `a person's write is admitted too: ${fromPerson.stderr}`)
     } else {
       t.equal(fromPerson.code, 1, 'a person making the same write is refused')
-      t.match(fromPerson.stderr, /admission webhook "mutate\.runguard\.proompteng\.ai" denied the request: status\./)
+      t.match(fromPerson.stderr, /admission webhook "mutate\.runguard\.proompteng\.ai" denied the request: \[?status\./)
+      t.match(fromPerson.stderr, MESSAGES[c.person.reason ?? ''] ?? /no message expected/, `the message for ${c.person.reason}`)
       t.comment(fromPerson.stderr.trim())
     }
   })

@@ -27,8 +27,8 @@ import { WEBHOOKS } from '../../webhooks/index.ts'
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const fixture = (name: string) => `test/fixtures/check/${name}`
 
-function runguard(args: string[], input?: string, env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, ['src/cli.ts', ...args], { cwd: root, input, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 })
+function runguard(args: string[], input?: string, env: Record<string, string> = {}, nodeArgs: string[] = []) {
+  const r = spawnSync(process.execPath, [...nodeArgs, 'src/cli.ts', ...args], { cwd: root, input, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -245,9 +245,14 @@ t.test('--env-file: a bad value or a mistyped name exits 2 naming the variable a
   const typo = runguard(['check', '-f', 'examples/agentrun.yaml', '--env-file', fixture('typo.env')])
   t.equal(typo.code, 2)
   t.match(typo.stderr, /AGENTS_CONTROLER_LABELS_REQUIRED.*AGENTS_CONTROLLER_LABELS_REQUIRED.*typo\.env/)
-  const missing = runguard(['check', '-f', 'examples/agentrun.yaml', '--env-file', 'nope.env'])
+  // Node itself looks for `--env-file` among a script's arguments and stops with exit 9 when the
+  // file is missing (nodejs/node#54232); `node --` ends Node's options so runguard sees the flag.
+  const missing = runguard(['check', '-f', 'examples/agentrun.yaml', '--env-file', 'nope.env'], undefined, {}, ['--'])
   t.equal(missing.code, 2)
   t.match(missing.stderr, /^error: the path "nope\.env" does not exist$/m)
+  const direct = runguard(['check', '-f', 'examples/agentrun.yaml', '--env-file=nope.env'])
+  t.not(direct.code, 0, 'without `node --` it still never passes')
+  t.match(direct.stderr, /nope\.env/)
   const badEnv = runguard(['check', '-f', 'examples/agentrun.yaml'], undefined, { JANGAR_CONTROLLER_EVENTS_RATE_LIMIT_PER_MIN: 'lots' })
   t.equal(badEnv.code, 2, 'a bad value in the environment itself')
   t.match(badEnv.stderr, /JANGAR_CONTROLLER_EVENTS_RATE_LIMIT_PER_MIN must be integer/)
@@ -377,7 +382,7 @@ t.test('identity-dependent rules see the identity check was given', async (t) =>
   t.equal(breakGlass.results[0]?.object.status?.startedAt, '2026-11-23T11:30:00Z', 'break-glass writes are not repaired')
   // SPEC §2 Writers: upstream's controller (default controller identity) is repaired, not refused.
   const controller = checkObjects(statusWrite(impersonatedUser('system:serviceaccount:agents:agents-sa')), WEBHOOKS, config)
-  t.equal(controller.results[0]?.allowed, true, controller.results[0]?.messages.join())
+  t.equal(controller.results[0]?.allowed, true, controller.results[0]?.messages.join('; ') ?? '')
   t.equal(controller.results[0]?.object.status?.startedAt, '2026-11-23T10:00:00Z', 'startedAt restored')
   t.match(controller.results[0]?.patch, [{ path: '/status/startedAt', value: '2026-11-23T10:00:00Z' }])
 })

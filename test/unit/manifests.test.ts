@@ -212,14 +212,22 @@ function checkDeployment(t: SubTest, objects: K8sObject[]): void {
 function checkWebhookConfigurations(t: SubTest, objects: K8sObject[], expectSelector: 'excludes-system' | { onlyIn: string[] }): Webhook[] {
   const configurations = [find<WebhookConfiguration>(objects, 'MutatingWebhookConfiguration', 'runguard-mutating'), find<WebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'runguard-validating')]
   const webhooks = configurations.flatMap((c) => c.webhooks)
-  t.same(webhooks.map((w) => w.name).sort(), ['jobs.mutate.runguard.proompteng.ai', 'mutate.runguard.proompteng.ai', 'validate.runguard.proompteng.ai'])
+  t.same(webhooks.map((w) => w.name).sort(), [
+    'controllers.mutate.runguard.proompteng.ai',
+    'controllers.validate.runguard.proompteng.ai',
+    'jobs.mutate.runguard.proompteng.ai',
+    'mutate.runguard.proompteng.ai',
+    'validate.runguard.proompteng.ai',
+  ])
   const service = find<Service>(objects, 'Service', 'runguard-webhook')
   for (const w of webhooks) {
     t.ok(w.timeoutSeconds <= 5, `${w.name}: timeoutSeconds ${w.timeoutSeconds} ≤ 5`)
     t.same(w.admissionReviewVersions, ['v1'], `${w.name}: admissionReviewVersions [v1]`)
     if (isRunWebhook(w)) {
       t.equal(w.sideEffects, 'NoneOnDryRun', `${w.name}: sideEffects NoneOnDryRun (InvalidSpec Events are skipped on dry run)`)
-      t.equal(w.failurePolicy, 'Fail', `${w.name}: failurePolicy Fail`)
+      // SPEC §2 Writers: controller identities fail open, everyone else fails closed.
+      const forControllers = w.name.startsWith('controllers.')
+      t.equal(w.failurePolicy, forControllers ? 'Ignore' : 'Fail', `${w.name}: failurePolicy ${forControllers ? 'Ignore' : 'Fail'}`)
     } else t.ok(['None', 'NoneOnDryRun'].includes(w.sideEffects), `${w.name}: sideEffects ${w.sideEffects}`)
     t.same(
       w.clientConfig.service && [w.clientConfig.service.namespace, w.clientConfig.service.name, w.clientConfig.service.port],
@@ -234,6 +242,15 @@ function checkWebhookConfigurations(t: SubTest, objects: K8sObject[], expectSele
       t.same(expressions, [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: expectSelector.onlyIn }], `${w.name}: only ${expectSelector.onlyIn.join(', ')}`)
     }
   }
+  const binding = find<K8sObject & { spec: { policyName: string; matchResources: { namespaceSelector: { matchExpressions: Json[] } } } }>(
+    objects,
+    'ValidatingAdmissionPolicyBinding',
+    'runguard-status-invariants',
+  )
+  find<K8sObject>(objects, 'ValidatingAdmissionPolicy', binding.spec.policyName)
+  const bound = binding.spec.matchResources.namespaceSelector.matchExpressions
+  if (expectSelector === 'excludes-system') t.match(bound, [{ operator: 'NotIn', values: ['kube-system', 'runguard-system'] }], 'status policy: excludes system namespaces')
+  else t.same(bound, [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: expectSelector.onlyIn }], 'status policy: the same namespaces')
   return webhooks
 }
 
@@ -286,6 +303,8 @@ t.test('manifests/', async (t) => {
         'RoleBinding',
         'Service',
         'ServiceAccount',
+        'ValidatingAdmissionPolicy',
+        'ValidatingAdmissionPolicyBinding',
         'ValidatingWebhookConfiguration',
       ],
     )
@@ -368,7 +387,7 @@ t.test('manifests/', async (t) => {
     t.same(rolesOf(objects, 'ClusterRole'), [], 'no ClusterRole')
     t.notOk(objects.some((o) => o.kind === 'ClusterRoleBinding'), 'no ClusterRoleBinding')
     const reconciler = find<Deployment>(objects, 'Deployment', 'runguard').spec.template.spec.containers.find((c) => c.name === 'reconciler')
-    t.equal(reconciler?.env?.find((e) => e.name === 'JANGAR_AGENTS_CONTROLLER_NAMESPACES')?.value, 'agents', 'the reconciler watches agents only')
+    t.equal(reconciler?.env?.find((e) => e.name === 'AGENTS_CONTROLLER_NAMESPACES')?.value, 'agents', 'the reconciler watches agents only')
     // The namespaced Roles grant what the base ClusterRoles grant, no more.
     const base = build('base')
     for (const name of ['runguard-reconciler', 'runguard-webhook']) {
@@ -403,7 +422,10 @@ t.test('manifests/', async (t) => {
 
   t.test('webhooks/ builds the generated file unchanged', async (t) => {
     const generated = YAML.parseAllDocuments(await readFile(join(root, 'manifests/webhooks/webhook-configurations.yaml'), 'utf8')).map((d) => d.toJSON() as K8sObject)
-    t.same(build('webhooks'), generated)
+    // kustomize sorts objects by kind; the content must be identical.
+    const key = (o: K8sObject) => `${o.kind}/${o.metadata.name}`
+    const byKey = (objects: K8sObject[]) => [...objects].sort((a, b) => key(a).localeCompare(key(b)))
+    t.same(byKey(build('webhooks')), byKey(generated))
   })
 })
 

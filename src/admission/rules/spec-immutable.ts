@@ -112,7 +112,7 @@ export function isUpstreamTerminal(obj: KubeObject | undefined): boolean {
 function violation(field: ImmutableSpecField): FieldError {
   const detail =
     field === 'secrets'
-      ? 'may not change once the run is accepted (reordering is allowed); create a new run'
+      ? 'may not change once the run is accepted (reordering is allowed); cancel it, create a new run'
       : 'may not change once the run is accepted; cancel it and create a new run'
   return fieldError.forbidden(`spec.${field}`, SPEC_IMMUTABLE_REASON, detail)
 }

@@ -69,7 +69,7 @@ const harmless = [
   'spec.parameters: Too many: 101: must have at most 100 items',
   'spec.parameters.prompt: Forbidden: key "prompt" is not allowed',
   'spec.parameters.token: Required value',
-  'metadata.labels: label team=platform is blocked by JANGAR_AGENTS_CONTROLLER_LABELS_DENIED',
+  'metadata.labels: label team=platform is blocked by AGENTS_CONTROLLER_LABELS_DENIED',
   'spec.workload.image: image ghcr.io/proompteng/agent:1.2.3 is not allowed',
   'Job agents/my-very-long-agent-run-name-with-many-parts-and-words-job vanished before its result was collected',
   'image digest sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 is fine',

@@ -67,7 +67,7 @@ export function agentRun(parts: { spec?: unknown; status?: unknown; labels?: unk
     apiVersion: 'agents.proompteng.ai/v1alpha1',
     kind: 'AgentRun',
     metadata: { name: 'run-1', namespace: 'agents', generation: parts.generation ?? 1 },
-    spec: (parts.spec === undefined ? { agentRef: { name: 'codex' }, runtime: { type: 'job' } } : parts.spec) as KubeObject['spec'],
+    spec: (parts.spec === undefined ? { agentRef: { name: 'codex' }, implementationSpecRef: { name: 'impl' }, runtime: { type: 'job' } } : parts.spec) as KubeObject['spec'],
   }
   if (parts.labels !== undefined) (obj.metadata as Record<string, unknown>).labels = parts.labels
   if (parts.status !== undefined) obj.status = parts.status as KubeObject['status']
@@ -76,5 +76,5 @@ export function agentRun(parts: { spec?: unknown; status?: unknown; labels?: unk
 
 /** Spec of a minimal valid AgentRun plus `extra`. */
 export function spec(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { agentRef: { name: 'codex' }, runtime: { type: 'job' }, ...extra }
+  return { agentRef: { name: 'codex' }, implementationSpecRef: { name: 'impl' }, runtime: { type: 'job' }, ...extra }
 }
