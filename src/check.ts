@@ -14,6 +14,7 @@ import jsonpatch from 'fast-json-patch'
 import { parseAllDocuments } from 'yaml'
 import type { WebhookDefinition, WebhookMode } from './admission/definition.ts'
 import { reviewAdmission } from './admission/review.ts'
+import { controllerIdentity } from './admission/writers.ts'
 import type { AdmissionRequest, GroupVersionResource, JsonPatchOperation, UserInfo } from './admission/types.ts'
 import { checkVariableNames, ConfigError, loadConfig, type Config } from './config.ts'
 import { isJsonObject, type KubeObject } from './kube/objects.ts'
@@ -488,6 +489,16 @@ function byPath(webhooks: readonly WebhookDefinition[], mode: WebhookMode): Path
   return [...groups.values()]
 }
 
+/**
+ * The name kubectl would show: a definition split by writer is served to controller identities
+ * as `controllers.<name>` (src/admission/manifests.ts renders both copies).
+ */
+function webhookName(definition: WebhookDefinition | undefined, request: AdmissionRequest, config: Config): string {
+  if (!definition) return '<unknown>'
+  const split = definition.splitByWriter && (config.controllerUsers.length > 0 || config.controllerGroups.length > 0)
+  return split && controllerIdentity(request, config) ? `controllers.${definition.name}` : definition.name
+}
+
 /** An UPDATE written against another version than the stored one: the API server answers 409. */
 function isStale(object: KubeObject, oldObject: KubeObject | undefined): boolean {
   const written = object.metadata?.resourceVersion
@@ -599,7 +610,7 @@ function judge(
       )
       // No route claims the request: the webhook configurations do not send it to this path.
       if (!outcome.route) continue
-      const webhook = group.definitions.find((d) => d.routes.includes(outcome.route!))?.name ?? '<unknown>'
+      const webhook = webhookName(group.definitions.find((d) => d.routes.includes(outcome.route!)), request, config)
       const response = outcome.review.response
       result.warnings.push(...(response?.warnings ?? []))
       if (!response?.allowed) {

@@ -142,6 +142,24 @@ t.test('stale write: a PUT against an older resourceVersion gets 409 Conflict, n
   t.equal((await statusOf(resource)).phase, 'Succeeded')
 })
 
+t.test('orchestration children: ToolRun / OrchestrationRun parameters upstream passes on are admitted with warnings', async (t) => {
+  // orchestration-controller.ts ~980–1133: child runs inherit the orchestration's parameters, a
+  // `prompt` key and values over 2048 bytes included; upstream limits parameters on AgentRun only.
+  const parameters = { prompt: 'summarise the release', notes: 'x'.repeat(3000) }
+  for (const kind of ['ToolRun', 'OrchestrationRun'] as const) {
+    const { apiVersion, spec } = SPECS[kind]
+    const child = JSON.stringify({ apiVersion, kind, metadata: { name: `child-${kind.toLowerCase()}` }, spec: { ...spec, parameters } })
+    const r = await kubectl(['apply', '-n', NS, ...asController, '-f', '-'], child)
+    t.equal(r.code, 0, `${kind} created: ${r.stderr}`)
+    t.match(r.stderr, /^Warning: .*spec\.parameters/m, `${kind}: kubectl prints the finding as a warning`)
+    t.comment(r.stderr.trim())
+  }
+  const agentRun = JSON.stringify({ ...SPECS.AgentRun, kind: 'AgentRun', metadata: { name: 'child-agentrun' }, spec: { ...SPECS.AgentRun.spec, parameters: { notes: 'x'.repeat(3000) } } })
+  const denied = await kubectl(['apply', '-n', NS, ...asController, '-f', '-'], agentRun)
+  t.equal(denied.code, 1, 'on an AgentRun the same limit is enforced, as upstream does')
+  t.match(denied.stderr, /denied the request: spec\.parameters\[notes\]: Too long/)
+})
+
 t.test('runguard down: controllers keep writing, the status policy keeps refusing people', async (t) => {
   const running = await runWithStatus('AgentRun', 'outage', { phase: 'Running', startedAt: '2026-11-28T10:00:00.417Z' })
   await rg.stopWebhook()

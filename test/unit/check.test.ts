@@ -315,7 +315,7 @@ const RUNNING: KubeObject = {
   apiVersion: 'agents.proompteng.ai/v1alpha1',
   kind: 'AgentRun',
   metadata: { name: 'a', namespace: 'd', generation: 2, resourceVersion: '7' },
-  spec: { agentRef: { name: 'x' }, runtime: { type: 'job' } },
+  spec: { agentRef: { name: 'x' }, implementationSpecRef: { name: 's' }, runtime: { type: 'job' } },
   status: { phase: 'Running', startedAt: '2026-11-23T10:00:00Z', observedGeneration: 2 },
 }
 const restarted = (): KubeObject => ({ ...structuredClone(RUNNING), status: { ...RUNNING.status, startedAt: '2026-11-23T11:30:00Z' } })
@@ -387,9 +387,17 @@ t.test('identity-dependent rules see the identity check was given', async (t) =>
   t.match(controller.results[0]?.patch, [{ path: '/status/startedAt', value: '2026-11-23T10:00:00Z' }])
 })
 
+t.test('a controller identity is answered by the controllers.<name> copy of a split webhook', async (t) => {
+  const write = { newObjects: sourced(toolRun('t', '{toolRef: {name: x}, cancel: "yes"}')), oldObjects: [] }
+  const controller = checkObjects({ ...write, userInfo: impersonatedUser('system:serviceaccount:agents:agents-sa') }, WEBHOOKS, loadConfig({}))
+  t.match(controller.results[0]?.messages[0], /^admission webhook "controllers\.(mutate|validate)\.runguard\.proompteng\.ai" denied the request: spec\.cancel/)
+  const person = checkObjects({ ...write, userInfo: impersonatedUser('alice') }, WEBHOOKS, loadConfig({}))
+  t.match(person.results[0]?.messages[0], /^admission webhook "(mutate|validate)\.runguard\.proompteng\.ai" denied/)
+})
+
 t.test('mutators run before validators, like the API server; the result is what would be stored', async (t) => {
   const report = checkObjects(
-    { newObjects: sourced('apiVersion: agents.proompteng.ai/v1alpha1\nkind: AgentRun\nmetadata: {name: a, namespace: d}\nspec: {agentRef: {name: x}, runtime: {type: job}, desiredState: Cancelled}\n'), oldObjects: [], userInfo: impersonatedUser(undefined) },
+    { newObjects: sourced('apiVersion: agents.proompteng.ai/v1alpha1\nkind: AgentRun\nmetadata: {name: a, namespace: d}\nspec: {agentRef: {name: x}, implementationSpecRef: {name: s}, runtime: {type: job}, desiredState: Cancelled}\n'), oldObjects: [], userInfo: impersonatedUser(undefined) },
     WEBHOOKS,
     loadConfig({}),
   )

@@ -19,6 +19,18 @@ t.test('--help lists every command', async (t) => {
   for (const command of ['webhook', 'reconcile', 'check', 'certs', 'manifests', 'config']) t.match(r.stdout, new RegExp(`^  ${command}`, 'm'), command)
 })
 
+t.test('check: usage errors exit 2 (commander would exit 1, which check uses for "denied"); --help exits 0', async (t) => {
+  for (const args of [['check'], ['check', '-f', 'examples/agentrun.yaml', '--no-such-flag'], ['check', '-f', 'examples/agentrun.yaml', '-o', 'table']]) {
+    const r = runguard(args)
+    t.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+    t.match(r.stderr, /^error: /m)
+  }
+  t.equal(runguard(['check', '--help']).code, 0)
+  const other = runguard(['manifests', '--no-such-flag'])
+  t.not(other.code, 0, 'other commands still fail on usage errors')
+  t.match(other.stderr, /unknown option '--no-such-flag'/)
+})
+
 t.test('certs writes a CA and a serving pair with the asked names; keys are private', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'runguard-cli-certs-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
