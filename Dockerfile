@@ -30,5 +30,6 @@ COPY --from=build /src/dist ./dist
 COPY package.json ./
 USER 65532:65532
 EXPOSE 8443 9090 9091
-ENTRYPOINT ["node", "/app/dist/src/cli.js"]
+# `--` ends Node's own options: Node would otherwise take `check --env-file` for its own flag.
+ENTRYPOINT ["node", "--", "/app/dist/src/cli.js"]
 CMD ["webhook"]

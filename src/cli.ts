@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 /**
  * The `runguard` executable. Every subcommand parses its flags (each also settable from the
  * environment), loads the configuration once, and hands off to the module that does the work.

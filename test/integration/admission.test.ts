@@ -28,7 +28,9 @@ spec:
 ${spec}`
 }
 
+/** A workflow AgentRun; upstream requires at least one step, so one is added unless `spec` has its own. */
 function agentRun(name: string, spec = ''): string {
+  const steps = spec.includes('workflow:') ? '' : '  workflow: {steps: [{name: main}]}\n'
   return `apiVersion: agents.proompteng.ai/v1alpha1
 kind: AgentRun
 metadata: {name: ${name}}
@@ -36,7 +38,7 @@ spec:
   agentRef: {name: codex}
   implementationSpecRef: {name: spec}
   runtime: {type: workflow}
-${spec}`
+${steps}${spec}`
 }
 
 const duplicateSteps = '  workflow:\n    steps:\n      - name: plan\n      - name: plan\n'

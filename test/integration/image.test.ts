@@ -32,7 +32,7 @@ t.test('the Dockerfile builds what this test assembles', async (t) => {
   t.match(dockerfile, /npm ci --omit=dev/, 'production dependencies only')
   t.match(dockerfile, /^USER 65532:65532$/m, 'non-root')
   t.match(dockerfile, /COPY --from=build \/src\/dist \.\/dist/, 'compiled output only')
-  t.match(dockerfile, /^ENTRYPOINT \["node", "\/app\/dist\/src\/cli\.js"\]$/m)
+  t.match(dockerfile, /^ENTRYPOINT \["node", "--", "\/app\/dist\/src\/cli\.js"\]$/m)
   const ignore = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8')
   for (const entry of ['node_modules', '.cache', 'test', '*.key']) t.match(ignore, new RegExp(`^${entry.replace(/[.*]/g, '\\$&')}$`, 'm'), entry)
 })

@@ -89,7 +89,7 @@ t.test('manifests/ against the real API server (--dry-run=server)', async (t) =>
     const answered = JSON.parse(result.stdout) as { items: Array<K8sObject & { webhooks?: Webhook[] }> }
     t.equal(answered.items.length, objects.length, 'every object accepted')
     const webhooks = answered.items.flatMap((o) => o.webhooks ?? [])
-    t.equal(webhooks.length, 3)
+    t.equal(webhooks.length, 5, 'two run webhooks split by writer, plus the Job webhook')
     const caPem = bundle.caPem
     for (const w of webhooks) t.equal(Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString(), caPem, `${w.name}: the API server decoded caBundle to our CA`)
     const secret = answered.items.find((o) => o.kind === 'Secret')

@@ -2,9 +2,9 @@
  * `runguard check` as a CI pipeline runs it (real process, real files, exit codes and output), and
  * its pure parts in-process (parsing, identity, the request it builds, the registry step, formats).
  */
-import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { runCli } from '../helpers/cli.ts'
 import {
   admissionRequest,
   checkObjects,
@@ -28,8 +28,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 const fixture = (name: string) => `test/fixtures/check/${name}`
 
 function runguard(args: string[], input?: string, env: Record<string, string> = {}, nodeArgs: string[] = []) {
-  const r = spawnSync(process.execPath, [...nodeArgs, 'src/cli.ts', ...args], { cwd: root, input, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+  return runCli(args, { input, env, nodeArgs })
 }
 
 const toolRun = (name: string, spec = '{toolRef: {name: x}}', ns = 'd') => `apiVersion: tools.proompteng.ai/v1alpha1\nkind: ToolRun\nmetadata: {name: ${name}, namespace: ${ns}}\nspec: ${spec}\n`

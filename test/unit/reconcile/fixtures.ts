@@ -9,7 +9,8 @@ import type { ResourceRef } from '../../../src/reconciler/informer.ts'
 
 export const NS = 'agents'
 export const T0_MS = Date.parse('2026-11-23T11:00:00Z')
-export const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+/** A millisecond instant as runguard writes it: toISOString(), like upstream's controllers. */
+export const iso = (ms: number): string => new Date(ms).toISOString()
 
 const API_VERSIONS: Record<RunKindName, string> = {
   AgentRun: 'agents.proompteng.ai/v1alpha1',

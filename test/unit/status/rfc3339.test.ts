@@ -55,7 +55,8 @@ t.test('instants compare across offsets and precision', async (t) => {
   t.ok(parseRfc3339('0050-01-01T00:00:00Z')!.seconds < parseRfc3339('1950-01-01T00:00:00Z')!.seconds, 'year 50 is long before 1950')
 })
 
-t.test('formatRfc3339 writes whole seconds in UTC', async (t) => {
-  t.equal(formatRfc3339(new Date('2026-02-07T10:00:00.987Z')), '2026-02-07T10:00:00Z')
+t.test('formatRfc3339 writes milliseconds in UTC, like upstream\'s toISOString()', async (t) => {
+  t.equal(formatRfc3339(new Date('2026-02-07T10:00:00.987Z')), '2026-02-07T10:00:00.987Z')
+  t.equal(formatRfc3339(new Date('2026-02-07T10:00:00Z')), '2026-02-07T10:00:00.000Z')
   t.ok(isRfc3339(formatRfc3339(new Date())), 'its output parses')
 })
