@@ -7,33 +7,15 @@
  * open) while the ValidatingAdmissionPolicy keeps refusing people, also once the webhook
  * configurations are deleted. Stale writes get the API server's 409, not a 422.
  */
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import t from 'tap'
-import { parse } from 'yaml'
 import { startControlPlaneForTest } from '../harness/controlplane.ts'
 import { waitUntil } from '../harness/pods.ts'
-import { installRunguard, REPO_ROOT } from '../harness/runguard.ts'
+import { installRunguard } from '../harness/runguard.ts'
 import { getHttp } from '../helpers/https.ts'
+import { UPSTREAM_CONTROLLER_SA, upstreamStatusWrites, type UpstreamWrite } from '../helpers/upstream-writes.ts'
 
-interface Verdict {
-  allowed: boolean
-  reason?: string
-  repaired?: string[]
-}
-interface UpstreamWrite {
-  name: string
-  source: string
-  kind: 'AgentRun' | 'OrchestrationRun' | 'ToolRun'
-  old: Record<string, unknown>
-  new: Record<string, unknown>
-  controller: Verdict
-  person: Verdict
-  stored: Record<string, unknown>
-}
-
-const CASES = parse(readFileSync(join(REPO_ROOT, 'test/fixtures/upstream-writes/status-writes.yaml'), 'utf8')) as UpstreamWrite[]
-const CONTROLLER = 'system:serviceaccount:agents:agents-sa'
+const CASES = upstreamStatusWrites()
+const CONTROLLER = UPSTREAM_CONTROLLER_SA
 /** What kubectl shows a person for each reason a fixture expects. */
 const MESSAGES: Record<string, RegExp> = {
   ImmutableTimestamp: /startedAt is immutable once set|finishedAt is immutable once set/,

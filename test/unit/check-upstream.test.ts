@@ -3,28 +3,19 @@
  * does in test/integration/writers.test.ts: the same fixtures (test/fixtures/upstream-writes), the
  * upstream controller's ServiceAccount repaired, anyone else refused.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { parse, stringify } from 'yaml'
-import { REPO_ROOT, runCli } from '../helpers/cli.ts'
+import { stringify } from 'yaml'
+import { runCli } from '../helpers/cli.ts'
+import { UPSTREAM_CONTROLLER_SA, upstreamStatusWrites, type UpstreamWrite } from '../helpers/upstream-writes.ts'
 
-interface UpstreamWrite {
-  name: string
-  source: string
-  kind: 'AgentRun' | 'OrchestrationRun' | 'ToolRun'
-  old: Record<string, unknown>
-  new: Record<string, unknown>
-  controller: { allowed: boolean; repaired?: string[] }
-  person: { allowed: boolean; reason?: string }
-  stored: Record<string, unknown>
-}
 interface CheckReport {
   results: Array<{ name: string; allowed: boolean; messages: string[]; warnings: string[]; patch: unknown[] | null }>
 }
 
-const CASES = parse(readFileSync(join(REPO_ROOT, 'test/fixtures/upstream-writes/status-writes.yaml'), 'utf8')) as UpstreamWrite[]
+const CASES = upstreamStatusWrites()
 const GROUPS: Record<UpstreamWrite['kind'], string> = { AgentRun: 'agents', OrchestrationRun: 'orchestration', ToolRun: 'tools' }
 const dir = mkdtempSync(join(tmpdir(), 'runguard-upstream-writes-'))
 
@@ -44,7 +35,7 @@ function check(c: UpstreamWrite, as: string[]): CheckReport['results'][number] {
 
 for (const c of CASES) {
   t.test(`${c.name} — upstream ${c.source}`, async (t) => {
-    const controller = check(c, ['--as', 'system:serviceaccount:agents:agents-sa'])
+    const controller = check(c, ['--as', UPSTREAM_CONTROLLER_SA])
     t.equal(controller.allowed, c.controller.allowed, 'the upstream controller: admitted')
     for (const field of c.controller.repaired ?? []) t.ok(controller.warnings.some((w) => w.startsWith(`status.${field} `)), `repair of status.${field} reported`)
     const person = check(c, ['--as', 'alice'])

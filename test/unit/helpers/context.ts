@@ -11,8 +11,7 @@ export const NOW = new Date('2026-02-07T10:00:00.000Z')
 /** NOW as runguard stamps it: toISOString(), milliseconds like upstream's controllers. */
 export const NOW_TEXT = '2026-02-07T10:00:00.000Z'
 
-/** The upstream chart's default controller ServiceAccount: a controller identity by default. */
-export const UPSTREAM_CONTROLLER = 'system:serviceaccount:agents:agents-sa'
+export { UPSTREAM_CONTROLLER_SA as UPSTREAM_CONTROLLER } from '../../helpers/upstream-writes.ts'
 
 const DEFAULT_CONFIG = loadConfig({})
 
