@@ -26,7 +26,8 @@ const MESSAGES: Record<string, RegExp> = {
 const NS = 'writers'
 
 const cp = await startControlPlaneForTest(t)
-const rg = await installRunguard(cp)
+// A controller group as well as the default users, so the group half of the identity CEL runs on every request.
+const rg = await installRunguard(cp, { env: { RUNGUARD_CONTROLLER_GROUPS: 'agents:controllers' } })
 t.teardown(() => rg.stop())
 await cp.kubectl(['create', 'namespace', NS])
 // What upstream's chart grants its controller on the run objects (status included).
@@ -42,7 +43,10 @@ apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata: {name: agents-runs}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: agents-runs}
-subjects: [{kind: ServiceAccount, name: agents-sa, namespace: agents}]
+subjects:
+  - {kind: ServiceAccount, name: agents-sa, namespace: agents}
+  - {kind: Group, name: 'agents:controllers', apiGroup: rbac.authorization.k8s.io}
+  - {kind: Group, name: developers, apiGroup: rbac.authorization.k8s.io}
 `)
 
 const kubectl = (args: string[], input?: string) => cp.kubectl(args, { allowFailure: true, input })
@@ -97,6 +101,17 @@ for (const c of CASES) {
     }
   })
 }
+
+t.test('a member of a controller group is repaired like the controller ServiceAccount', async (t) => {
+  const resource = await runWithStatus('AgentRun', 'group-writer', { phase: 'Running', startedAt: '2026-11-28T10:00:00.417Z' })
+  const r = await patchStatus(resource, { startedAt: '2026-11-28T10:00:01Z', message: 'from a controller group' }, ['--as', 'bot', '--as-group', 'agents:controllers'])
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stderr, /^Warning: status\.startedAt kept at/m)
+  t.same((await statusOf(resource)).startedAt, '2026-11-28T10:00:00.417Z')
+  const other = await patchStatus(resource, { startedAt: '2026-11-28T10:00:01Z' }, ['--as', 'bot', '--as-group', 'developers'])
+  t.equal(other.code, 1)
+  t.match(other.stderr, /denied the request: status\.startedAt: Forbidden: startedAt is immutable/, 'the same user in another group is a person')
+})
 
 t.test('a repair is counted and recorded as a StatusRepaired Event on the run', async (t) => {
   const events = await waitUntil('StatusRepaired Event', { timeoutMs: 20_000 }, async () => {
