@@ -27,7 +27,7 @@ const NS = 'writers'
 
 const cp = await startControlPlaneForTest(t)
 // A controller group as well as the default users, so the group half of the identity CEL runs on every request.
-const rg = await installRunguard(cp, { env: { RUNGUARD_CONTROLLER_GROUPS: 'agents:controllers' } })
+const rg = await installRunguard(cp, { env: { RUNGUARD_CONTROLLER_GROUPS: 'agents:controllers', AGENTS_CONTROLLER_BLOCKED_SECRETS: 'prod-db' } })
 t.teardown(() => rg.stop())
 await cp.kubectl(['create', 'namespace', NS])
 // What upstream's chart grants its controller on the run objects (status included).
@@ -155,6 +155,33 @@ t.test('orchestration children: ToolRun / OrchestrationRun parameters upstream p
   const denied = await kubectl(['apply', '-n', NS, ...asController, '-f', '-'], agentRun)
   t.equal(denied.code, 1, 'on an AgentRun the same limit is enforced, as upstream does')
   t.match(denied.stderr, /denied the request: spec\.parameters\[notes\]: Too long/)
+})
+
+t.test('rule 5a: an accepted, running AgentRun keeps its spec (upstream would fail it); cancel still goes through', async (t) => {
+  const resource = await runWithStatus('AgentRun', 'accepted', {
+    phase: 'Running',
+    specHash: 'accepted-spec-hash',
+    conditions: [{ type: 'Accepted', status: 'True', reason: 'Submitted', message: '', lastTransitionTime: '2026-11-28T10:00:00Z' }],
+  })
+  const edit = await kubectl(['patch', '-n', NS, resource, '--type=merge', '-p', JSON.stringify({ spec: { agentRef: { name: 'another-agent' } } })])
+  t.equal(edit.code, 1)
+  t.match(edit.stderr, /denied the request: spec\.agentRef: Forbidden: may not change once the run is accepted/)
+  t.comment(edit.stderr.trim())
+  const cancel = await kubectl(['patch', '-n', NS, resource, '--type=merge', '-p', '{"spec":{"cancel":true}}'])
+  t.equal(cancel.code, 0, cancel.stderr)
+})
+
+t.test('rule 5b: a blocked Secret is refused, naming only the blocked entry', async (t) => {
+  const run = JSON.stringify({ ...SPECS.AgentRun, kind: 'AgentRun', metadata: { name: 'secrets' }, spec: { ...SPECS.AgentRun.spec, secrets: ['github-token', 'prod-db'] } })
+  const r = await kubectl(['apply', '-n', NS, '-f', '-'], run)
+  t.equal(r.code, 1)
+  t.match(r.stderr, /denied the request: spec\.secrets\[1\]: Forbidden: secret "prod-db" is blocked by controller policy/)
+  t.notMatch(r.stderr, /github-token/, 'the other Secret names are not shown')
+  const events = await waitUntil('SecretBlocked InvalidSpec Event', { timeoutMs: 20_000 }, async () => {
+    const list = await cp.kubectl(['get', 'events.events.k8s.io', '-n', NS, '--field-selector', 'reason=InvalidSpec', '-o', 'jsonpath={.items[*].note}'])
+    return list.stdout.includes('prod-db') ? list.stdout : undefined
+  })
+  t.notMatch(events, /github-token/, 'nor in the Event')
 })
 
 t.test('runguard down: controllers keep writing, the status policy keeps refusing people', async (t) => {
