@@ -477,7 +477,7 @@ interface PathGroup {
 
 /**
  * The webhooks as the server serves them: one dispatch per path, over all definitions sharing it
- * (src/server/webhook-app.ts does the same), in the order the definitions are listed.
+ * (groupByPath in src/admission/handler.ts does the same), in the order the definitions are listed.
  */
 function byPath(webhooks: readonly WebhookDefinition[], mode: WebhookMode): PathGroup[] {
   const groups = new Map<string, PathGroup>()

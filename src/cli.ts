@@ -11,8 +11,8 @@ import { checkVariableNames, ConfigError, disagreementWarnings, loadConfigWithWa
 import { createLogger, type Logger } from './log.ts'
 import { version } from './version.ts'
 
-// Subcommands load their modules on demand: the long-running processes keep only what they use
-// in memory (the yaml parser, for one, is needed by `check` and `manifests` alone).
+// Subcommands load their modules on demand, so each long-running process keeps in memory only
+// what it uses (the webhook, for one, never loads @kubernetes/client-node: test/unit/webhook-imports.test.ts).
 
 function port(value: string): number {
   const n = Number(value)
@@ -70,12 +70,12 @@ program
   .addOption(new Option('--tls-cert <file>', 'serving certificate (PEM); reloaded when it changes').env('RUNGUARD_TLS_CERT').makeOptionMandatory())
   .addOption(new Option('--tls-key <file>', 'serving private key (PEM); reloaded when it changes').env('RUNGUARD_TLS_KEY').makeOptionMandatory())
   .addOption(new Option('--metrics-port <port>', 'plain-HTTP port for /metrics, /livez, /readyz').env('RUNGUARD_METRICS_PORT').default(9090).argParser(port))
-  .addOption(new Option('--kubeconfig <file>', 'kubeconfig for sending Events (default: in-cluster, then KUBECONFIG)').env('RUNGUARD_KUBECONFIG'))
+  .addOption(new Option('--kubeconfig <file>', 'kubeconfig for sending Events (default: the KUBECONFIG list, then in-cluster, like controller-runtime)').env('RUNGUARD_KUBECONFIG'))
   .addOption(new Option('--body-limit <bytes>', 'largest AdmissionReview accepted').env('RUNGUARD_BODY_LIMIT').default(16 * 1024 * 1024).argParser(positiveInt))
   .action(async (flags: { port: number; host: string; tlsCert: string; tlsKey: string; metricsPort: number; kubeconfig?: string; bodyLimit: number }) => {
     // Loaded on demand so `check`, `manifests` and `config` start without the server's modules.
     await runProcess('webhook', async (config, logger) => {
-      const { closeOnSignals, startWebhookServer } = await import('./server/main.ts')
+      const { closeOnSignals, startWebhookServer } = await import('./cmd/webhook.ts')
       const server = await startWebhookServer(
         { port: flags.port, host: flags.host, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, metricsPort: flags.metricsPort, kubeconfig: flags.kubeconfig, bodyLimit: flags.bodyLimit },
         config,
@@ -90,10 +90,10 @@ program
   .description('run the sidecar reconciler: cancel propagation, Job TTL release, JobMissing, retention (one active replica via a Lease)')
   .addOption(new Option('--metrics-port <port>', 'plain-HTTP port for /metrics, /livez, /readyz').env('RUNGUARD_RECONCILER_METRICS_PORT').default(9091).argParser(port))
   .addOption(new Option('--metrics-host <address>', 'address the metrics port listens on').env('RUNGUARD_RECONCILER_METRICS_HOST').default('0.0.0.0'))
-  .addOption(new Option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, then KUBECONFIG)').env('RUNGUARD_KUBECONFIG'))
+  .addOption(new Option('--kubeconfig <file>', 'kubeconfig (default: the KUBECONFIG list, then in-cluster, like controller-runtime)').env('RUNGUARD_KUBECONFIG'))
   .action(async (flags: { metricsPort: number; metricsHost: string; kubeconfig?: string }) => {
     await runProcess('reconciler', async (config, logger) => {
-      const { closeOnSignals, startReconciler } = await import('./reconciler/main.ts')
+      const { closeOnSignals, startReconciler } = await import('./cmd/reconcile.ts')
       const reconciler = await startReconciler(
         { metricsPort: flags.metricsPort, metricsHost: flags.metricsHost, kubeconfig: flags.kubeconfig, onFatal: () => process.exit(1) },
         config,

@@ -95,7 +95,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     }),
     reconcileTotal: new Counter({
       name: 'controller_runtime_reconcile_total',
-      help: 'Reconciliations by controller and result (success, error, requeue_after, terminal_error).',
+      help: 'Reconciliations by controller and result (success, requeue_after, conflict, error, terminal_error).',
       labelNames: ['controller', 'result'],
       registers,
     }),

@@ -7,7 +7,7 @@ import { normaliseCancel } from '../src/admission/mutators/spec.ts'
 import { mutateStatus } from '../src/admission/mutators/status.ts'
 import { validateCancel } from '../src/admission/rules/spec-cancel.ts'
 import { validateStatus } from '../src/admission/rules/status.ts'
-import { runRoute } from './routes.ts'
+import { runSpecRoute, runStatusRoute } from './routes.ts'
 
 export const mutateRuns: WebhookDefinition = {
   name: 'mutate.runguard.proompteng.ai',
@@ -20,29 +20,18 @@ export const mutateRuns: WebhookDefinition = {
   splitByWriter: true,
   reinvocationPolicy: 'Never',
   routes: [
-    runRoute({
-      name: 'run-spec',
-      subResource: '',
-      operations: ['CREATE', 'UPDATE'],
+    runSpecRoute({
       // Rules 1–3 have CEL backstops in the CRDs; denying here keeps runguard's message (and
       // its InvalidSpec Event) in front of CEL's.
       validators: [validateCancel],
       mutators: [normaliseCancel],
       mutates: ['spec'],
-      breakGlass: false,
-      reportsInvalidSpec: true,
     }),
-    runRoute({
-      name: 'run-status',
-      subResource: 'status',
-      operations: ['UPDATE'],
+    runStatusRoute({
       // Rules 6 and 7 have CEL backstops; denying here shows the old and new values CEL cannot.
       validators: [validateStatus],
       mutators: [mutateStatus], // rules 10–12
       mutates: ['status'],
-      // Break-glass repair may need to remove a wrong timestamp, which rule 12 would restore.
-      breakGlass: true,
-      reportsInvalidSpec: false,
     }),
   ],
 }

@@ -10,7 +10,25 @@ export const RUN_RESOURCES: readonly string[] = RUN_KINDS.map((k) => k.plural)
 /** Webhooks that must never fail closed on the control plane itself (SPEC §6). */
 export const EXCLUDED_NAMESPACES: readonly string[] = ['kube-system']
 
+type RouteRules = Pick<Route, 'validators' | 'mutators' | 'mutates'>
+
+/**
+ * `run-spec`: CREATE and UPDATE of a run itself. Spec rules are never skipped by break-glass, and
+ * what they find is reported as InvalidSpec Events.
+ */
+export function runSpecRoute(rules: RouteRules): Route {
+  return runRoute({ name: 'run-spec', subResource: '', operations: ['CREATE', 'UPDATE'], breakGlass: false, reportsInvalidSpec: true, ...rules })
+}
+
+/**
+ * `run-status`: UPDATE of the `status` subresource. Break-glass identities skip the status rules
+ * (logged and counted): a hand repair may need to remove a wrong timestamp, which rule 12 restores.
+ */
+export function runStatusRoute(rules: RouteRules): Route {
+  return runRoute({ name: 'run-status', subResource: 'status', operations: ['UPDATE'], breakGlass: true, reportsInvalidSpec: false, ...rules })
+}
+
 /** A route over the three run kinds; the caller says which subresource, operations and rules. */
-export function runRoute(route: Pick<Route, 'name' | 'subResource' | 'operations' | 'validators' | 'mutators' | 'mutates' | 'breakGlass' | 'reportsInvalidSpec'>): Route {
+function runRoute(route: Pick<Route, 'name' | 'subResource' | 'operations' | 'breakGlass' | 'reportsInvalidSpec'> & RouteRules): Route {
   return { groups: RUN_GROUPS, versions: RUN_VERSIONS, resources: RUN_RESOURCES, objectSchema: runObjectSchema, ...route }
 }

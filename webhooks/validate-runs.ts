@@ -9,7 +9,7 @@ import { validateSpecPolicy } from '../src/admission/rules/spec-policy.ts'
 import { validateRequiredReferences } from '../src/admission/rules/spec-required.ts'
 import { validateBlockedSecrets } from '../src/admission/rules/spec-secrets.ts'
 import { validateStatus } from '../src/admission/rules/status.ts'
-import { runRoute } from './routes.ts'
+import { runSpecRoute, runStatusRoute } from './routes.ts'
 
 export const validateRuns: WebhookDefinition = {
   name: 'validate.runguard.proompteng.ai',
@@ -21,26 +21,12 @@ export const validateRuns: WebhookDefinition = {
   // Controller identities get their own copy of this webhook with failurePolicy Ignore.
   splitByWriter: true,
   routes: [
-    runRoute({
-      name: 'run-spec',
-      subResource: '',
-      operations: ['CREATE', 'UPDATE'],
+    runSpecRoute({
       // rules 1–4, rule 5 (policy, then upstream's required references), 5b, 5a
       validators: [validateCancel, validateSpecPolicy, validateRequiredReferences, validateBlockedSecrets, validateSpecImmutability],
       mutators: [],
       mutates: [],
-      breakGlass: false,
-      reportsInvalidSpec: true,
     }),
-    runRoute({
-      name: 'run-status',
-      subResource: 'status',
-      operations: ['UPDATE'],
-      validators: [validateStatus], // rules 6–9
-      mutators: [],
-      mutates: [],
-      breakGlass: true,
-      reportsInvalidSpec: false,
-    }),
+    runStatusRoute({ validators: [validateStatus], mutators: [], mutates: [] }), // rules 6–9
   ],
 }

@@ -8,29 +8,8 @@
 // Patterns come from configuration, so the set is small; the cap only guards against a caller
 // that feeds request data in as patterns.
 const MAX_CACHED = 512
-const cache = new Map<string, RegExp>()
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-}
-
-export function globToRegExp(pattern: string): RegExp {
-  const cached = cache.get(pattern)
-  if (cached) return cached
-  let source = ''
-  for (const char of pattern) {
-    if (char === '*') source += '.*'
-    else if (char === '?') source += '.'
-    else source += escapeRegExp(char)
-  }
-  // `s` so a stray newline in a value cannot slip past `.*`; `u` so `?` is one code point.
-  const compiled = new RegExp(`^${source}$`, 'su')
-  if (cache.size >= MAX_CACHED) cache.clear()
-  cache.set(pattern, compiled)
-  return compiled
-}
-
-/** Patterns as code points (so `?` is one code point, as with the RegExp's `u` flag), cached like the RegExps. */
+/** Patterns as code points (so `?` is one code point, not one UTF-16 unit), cached per pattern. */
 const compiled = new Map<string, readonly string[]>()
 
 function codePoints(pattern: string): readonly string[] {
@@ -44,9 +23,10 @@ function codePoints(pattern: string): readonly string[] {
 }
 
 /**
- * Same answer as globToRegExp(pattern).test(value), in O(value × pattern) steps. The value comes
+ * Whether `value` matches `pattern`, in O(value × pattern) steps. Not a RegExp: the value comes
  * from the request (an image can be kilobytes long), and a backtracking RegExp with several `*`
- * takes polynomial time in it — seconds of blocked event loop on the admission path.
+ * takes polynomial time in it — seconds of blocked event loop on the admission path. The glob
+ * test checks this against the RegExp translation.
  */
 export function matchGlob(value: string, pattern: string): boolean {
   const p = codePoints(pattern)
@@ -77,8 +57,4 @@ export function matchGlob(value: string, pattern: string): boolean {
 /** The first pattern `value` matches, or undefined; callers name it in their messages. */
 export function firstMatch(value: string, patterns: readonly string[]): string | undefined {
   return patterns.find((pattern) => matchGlob(value, pattern))
-}
-
-export function matchesAny(value: string, patterns: readonly string[]): boolean {
-  return firstMatch(value, patterns) !== undefined
 }

@@ -74,7 +74,7 @@ function webhookEntry(definition: WebhookDefinition, options: RenderOptions, wri
   return entry
 }
 
-export function renderWebhookConfigurations(webhooks: readonly WebhookDefinition[], options: RenderOptions): Json[] {
+function renderWebhookConfigurations(webhooks: readonly WebhookDefinition[], options: RenderOptions): Json[] {
   const prefix = options.namePrefix ?? 'runguard'
   const labels = { 'app.kubernetes.io/name': 'runguard', 'app.kubernetes.io/part-of': 'runguard', ...options.labels }
   const split = identityCel(options.controllers) !== 'false'

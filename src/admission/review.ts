@@ -1,5 +1,5 @@
 /**
- * AdmissionReview in → AdmissionReview out, without HTTP. The Fastify route (src/server) and
+ * AdmissionReview in → AdmissionReview out, without HTTP. The webhook's handler (handler.ts) and
  * `runguard check` both call reviewAdmission(), so the CLI prints exactly what the webhook says.
  */
 import { Ajv, type ValidateFunction } from 'ajv'

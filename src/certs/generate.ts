@@ -1,6 +1,5 @@
 /**
- * Certificate material as PEM strings: a self-signed CA, serving and client certificates signed by
- * it, and the RSA key pair a Kubernetes API server signs service-account tokens with.
+ * Certificate material as PEM strings: a self-signed CA and certificates signed by it.
  *
  * Used by `runguard certs`, the tests and the local sandbox. Everything is made with WebCrypto
  * (through @peculiar/x509); nothing touches the disk here — see write.ts for that.
@@ -44,24 +43,20 @@ export interface ServingCertificateOptions {
   /** Validity in days; default 365. */
   days?: number
   keyAlgorithm?: KeyAlgorithm
-  /** Also allow the certificate for TLS client authentication (default false). */
-  clientAuth?: boolean
 }
 
-export interface ClientCertificateOptions {
-  /** The user name Kubernetes sees (subject CN). */
+/** What a leaf certificate says. issueServingCertificate() fills it in for a serving certificate. */
+export interface CertificateRequest {
+  /** Subject CN; for a client certificate, the user name Kubernetes sees. */
   commonName: string
-  /** The groups Kubernetes sees (subject O), e.g. `['system:masters']` for an admin. */
+  /** Subject O, one RDN each before the CN; for a client certificate, the groups Kubernetes sees. */
   organizations?: string[]
+  dnsNames?: string[]
+  ipAddresses?: string[]
+  usages: ReadonlyArray<'serverAuth' | 'clientAuth'>
   /** Validity in days; default 365. */
   days?: number
   keyAlgorithm?: KeyAlgorithm
-}
-
-/** An RSA key pair: PKCS#8 private key and SPKI public key, both PEM. */
-export interface ServiceAccountKeyPair {
-  privateKeyPem: string
-  publicKeyPem: string
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -108,66 +103,33 @@ export async function createCertificateAuthority(options: CertificateAuthorityOp
 export async function issueServingCertificate(ca: CertificateAuthority, options: ServingCertificateOptions): Promise<IssuedCertificate> {
   const dnsNames = options.dnsNames ?? []
   const ipAddresses = options.ipAddresses ?? []
-  for (const ip of ipAddresses) {
-    if (isIP(ip) === 0) throw new Error(`not an IP address: ${JSON.stringify(ip)}`)
-  }
   const commonName = options.commonName ?? dnsNames[0] ?? ipAddresses[0]
   if (commonName === undefined) throw new Error('a serving certificate needs at least one DNS name or IP address')
+  return issueCertificate(ca, { commonName, dnsNames, ipAddresses, usages: ['serverAuth'], days: options.days, keyAlgorithm: options.keyAlgorithm })
+}
+
+/** Issues a leaf certificate signed by `ca`: subject O=…, O=…, CN=…, the SANs and extended key usages asked for. */
+export async function issueCertificate(ca: CertificateAuthority, request: CertificateRequest): Promise<IssuedCertificate> {
+  for (const ip of request.ipAddresses ?? []) {
+    if (isIP(ip) === 0) throw new Error(`not an IP address: ${JSON.stringify(ip)}`)
+  }
   const sans: x509.JsonGeneralNames = [
-    ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
-    ...ipAddresses.map((value) => ({ type: 'ip' as const, value })),
+    ...(request.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
+    ...(request.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
   ]
-  const usages: string[] = [x509.ExtendedKeyUsage.serverAuth]
-  if (options.clientAuth === true) usages.push(x509.ExtendedKeyUsage.clientAuth)
-  return issue(ca, {
-    subject: new x509.Name([{ CN: [commonName] }]),
-    days: options.days ?? 365,
-    keyAlgorithm: options.keyAlgorithm ?? 'ecdsa-p256',
-    usages,
-    extra: sans.length > 0 ? [new x509.SubjectAlternativeNameExtension(sans, false)] : [],
-  })
-}
-
-/** Issues a TLS client certificate with subject CN = user and one O per group. */
-export async function issueClientCertificate(ca: CertificateAuthority, options: ClientCertificateOptions): Promise<IssuedCertificate> {
-  if (options.commonName === '') throw new Error('a client certificate needs a common name')
   // One RDN per attribute (O=…, O=…, CN=…), the layout openssl and Kubernetes' own tools produce.
-  const rdns = [...(options.organizations ?? []).map((o) => ({ O: [o] })), { CN: [options.commonName] }]
-  return issue(ca, {
-    subject: new x509.Name(rdns),
-    days: options.days ?? 365,
-    keyAlgorithm: options.keyAlgorithm ?? 'ecdsa-p256',
-    usages: [x509.ExtendedKeyUsage.clientAuth],
-    extra: [],
-  })
-}
-
-/** Makes the RSA 2048 key pair for `--service-account-signing-key-file` / `--service-account-key-file`. */
-export async function createServiceAccountKeyPair(): Promise<ServiceAccountKeyPair> {
-  const keys = await subtle.generateKey(RSA_GENERATE, true, ['sign', 'verify'])
-  const spki = await subtle.exportKey('spki', keys.publicKey)
-  return { privateKeyPem: await privateKeyPem(keys.privateKey), publicKeyPem: toPem(spki, 'PUBLIC KEY') }
-}
-
-interface IssueRequest {
-  subject: x509.Name
-  days: number
-  keyAlgorithm: KeyAlgorithm
-  usages: string[]
-  extra: x509.Extension[]
-}
-
-async function issue(ca: CertificateAuthority, request: IssueRequest): Promise<IssuedCertificate> {
+  const subject = new x509.Name([...(request.organizations ?? []).map((o) => ({ O: [o] })), { CN: [request.commonName] }])
+  const keyAlgorithm = request.keyAlgorithm ?? 'ecdsa-p256'
   const caCert = new x509.X509Certificate(ca.certPem)
   const { key: caKey, algorithm: caAlgorithm } = await importSigningKey(ca.keyPem)
-  const keys = await generateKeyPair(request.keyAlgorithm)
+  const keys = await generateKeyPair(keyAlgorithm)
   let keyUsage = x509.KeyUsageFlags.digitalSignature
   // RSA key exchange (TLS 1.2 without ECDHE) encrypts with the certificate's key.
-  if (request.keyAlgorithm === 'rsa-2048') keyUsage |= x509.KeyUsageFlags.keyEncipherment
+  if (keyAlgorithm === 'rsa-2048') keyUsage |= x509.KeyUsageFlags.keyEncipherment
   const cert = await x509.X509CertificateGenerator.create({
-    ...validity(request.days),
+    ...validity(request.days ?? 365),
     serialNumber: serialNumber(),
-    subject: request.subject,
+    subject,
     issuer: caCert.subjectName,
     publicKey: keys.publicKey,
     signingKey: caKey,
@@ -175,15 +137,15 @@ async function issue(ca: CertificateAuthority, request: IssueRequest): Promise<I
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(keyUsage, true),
-      new x509.ExtendedKeyUsageExtension(request.usages, false),
+      new x509.ExtendedKeyUsageExtension(request.usages.map((usage) => x509.ExtendedKeyUsage[usage]), false),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
-      ...request.extra,
+      ...(sans.length > 0 ? [new x509.SubjectAlternativeNameExtension(sans, false)] : []),
     ],
   })
   if (caCert.notAfter < cert.notAfter) {
     // Not an error (clients reject the chain once the CA expires anyway), but worth knowing early.
-    process.emitWarning(`certificate for ${request.subject.toString()} outlives its CA (${caCert.notAfter.toISOString()})`)
+    process.emitWarning(`certificate for ${subject.toString()} outlives its CA (${caCert.notAfter.toISOString()})`)
   }
   return { certPem: certificatePem(cert), keyPem: await privateKeyPem(keys.privateKey) }
 }

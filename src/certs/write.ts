@@ -15,7 +15,7 @@ import {
 } from './generate.ts'
 
 /** File names inside the bundle directory (the names of a `kubernetes.io/tls` Secret's keys). */
-export const BUNDLE_FILES = {
+const BUNDLE_FILES = {
   caCert: 'ca.crt',
   caKey: 'ca.key',
   cert: 'tls.crt',
@@ -126,7 +126,7 @@ export async function readCertificateAuthority(dir: string): Promise<Certificate
 }
 
 /** Writes `content` to a sibling temporary file with `mode`, then renames it over `path`. */
-export async function writeAtomically(path: string, content: string, mode: number): Promise<void> {
+async function writeAtomically(path: string, content: string, mode: number): Promise<void> {
   const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`
   try {
     // `mode` applies only when the file is created, which a fresh temporary name guarantees.

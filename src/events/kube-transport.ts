@@ -1,10 +1,10 @@
 /**
  * The reconciler's Event transport: a thin adapter over @kubernetes/client-node v2's EventsV1Api
- * and CoreV1Api. Kept apart from transport.ts so that the webhook, which sends Events through
- * restEventTransport(), never loads client-node (~85 MiB RSS).
+ * and CoreV1Api; what they throw becomes an EventTransportError (a client-node ApiException keeps
+ * its status and Status body). Kept apart from transport.ts so that the webhook, which sends
+ * Events through restEventTransport(), never loads client-node (~85 MiB RSS).
  */
 import {
-  ApiException,
   CoreV1Api,
   EventsV1Api,
   PatchStrategy,
@@ -14,14 +14,9 @@ import {
   type EventsV1Event,
   type KubeConfig,
 } from '@kubernetes/client-node'
-import { httpTransportError, toTransportError, type CoreV1Body, type EventsV1Body, type EventTransport, type EventTransportError } from './transport.ts'
+import { EventTransportError, type CoreV1Body, type EventsV1Body, type EventTransport } from './transport.ts'
 
 const mergePatch = (): ReturnType<typeof setHeaderOptions> => setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
-
-/** client-node's ApiException carries the status and the body text; anything else is a network error. */
-function kubeTransportError(err: unknown, what: string): EventTransportError {
-  return err instanceof ApiException ? httpTransportError(what, err.code, err.body, err) : toTransportError(err, what)
-}
 
 /** EventsV1Api and CoreV1Api from the given credentials. */
 export function kubeEventTransport(kubeConfig: KubeConfig): EventTransport {
@@ -33,14 +28,14 @@ export function kubeEventTransport(kubeConfig: KubeConfig): EventTransport {
         const created = await eventsApi.createNamespacedEvent({ namespace, body: toEventsV1Model(body) })
         return { name: created.metadata?.name ?? body.metadata.name }
       } catch (err) {
-        throw kubeTransportError(err, `create events.k8s.io/v1 Event ${namespace}/${body.metadata.name}`)
+        throw EventTransportError.from(err, `create events.k8s.io/v1 Event ${namespace}/${body.metadata.name}`)
       }
     },
     async patchEventsV1(namespace, name, patch) {
       try {
         await eventsApi.patchNamespacedEvent({ name, namespace, body: patch }, mergePatch())
       } catch (err) {
-        throw kubeTransportError(err, `patch events.k8s.io/v1 Event ${namespace}/${name}`)
+        throw EventTransportError.from(err, `patch events.k8s.io/v1 Event ${namespace}/${name}`)
       }
     },
     async createCoreV1(namespace, body) {
@@ -48,14 +43,14 @@ export function kubeEventTransport(kubeConfig: KubeConfig): EventTransport {
         const created = await coreApi.createNamespacedEvent({ namespace, body: toCoreV1Model(body) })
         return { name: created.metadata?.name ?? body.metadata.name }
       } catch (err) {
-        throw kubeTransportError(err, `create v1 Event ${namespace}/${body.metadata.name}`)
+        throw EventTransportError.from(err, `create v1 Event ${namespace}/${body.metadata.name}`)
       }
     },
     async patchCoreV1(namespace, name, patch) {
       try {
         await coreApi.patchNamespacedEvent({ name, namespace, body: patch }, mergePatch())
       } catch (err) {
-        throw kubeTransportError(err, `patch v1 Event ${namespace}/${name}`)
+        throw EventTransportError.from(err, `patch v1 Event ${namespace}/${name}`)
       }
     },
   }

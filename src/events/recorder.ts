@@ -23,6 +23,13 @@
  *   schedules one follow-up write (if it gets a token) or folds into it (`suppressed`); the
  *   follow-up carries the count as it is when it runs. 50 identical calls in a row therefore make
  *   one create and one patch showing count 50.
+ * - Series flush. A suppressed occurrence that no write carries yet leaves its series *pending*.
+ *   Pending series are written `seriesFlushMs` (30 s) after the first of them, and at close(), so
+ *   `series.count` tells the truth when a storm stops (without it, 300 repeats showed count 6
+ *   until the next occurrence). A flush patches an existing Event without a token (one patch per
+ *   series per period at most); creating an Event still takes one, else the series waits for the
+ *   next period. A flush write is not an occurrence: it changes no count in `runguard_events_total`,
+ *   and a failed one is logged, not retried until another occurrence comes.
  * - Results: `sent` (its write succeeded), `suppressed` (no write of its own), `failed` (its write
  *   failed or timed out). Exactly one per call, except `opts.dryRun` (see below).
  * - Off: with `eventsEnabled: false` or no transport nothing is written and every occurrence counts
@@ -35,7 +42,8 @@
  *   events.k8s.io/v1 create succeeded, switches this process to core v1 Events for good.
  *   A 404 on patch (the Event expired, default TTL 1 h) re-creates it carrying the series.
  * - Memory: series and buckets live in LRU maps capped at `maxKeys` (10 000) whose entries expire
- *   after `idleTtlMs` (1 h) without use. A forgotten series starts a new Event next time.
+ *   after `idleTtlMs` (1 h) without use. A forgotten series starts a new Event next time. The
+ *   pending set holds series only until the next flush.
  */
 import type { Config } from '../config.ts'
 import type { ObjectMeta } from '../kube/objects.ts'
@@ -87,12 +95,29 @@ export interface EventRecorderOptions {
   idleTtlMs?: number
   /** A single API call taking longer counts as failed (the call itself is not aborted). Default 10 s. */
   sendTimeoutMs?: number
+  /** Pending series counts are written this long after they start pending (at most 30 s). Default 30 s. */
+  seriesFlushMs?: number
+  /** Timers for the series flush; default the global ones (unref'd, so they never hold the process open). */
+  timers?: RecorderTimers
+}
+
+/** The two timer functions the series flush uses, injectable so tests drive time by hand. */
+export interface RecorderTimers {
+  setTimeout(fn: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+const GLOBAL_TIMERS: RecorderTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 }
 
 /** The API limits `reportingController`, `reportingInstance`, `action` and `reason` to 128 characters. */
 const FIELD_MAX = 128
 const NAME_MAX = 253
 const DEFAULT_SEND_TIMEOUT_MS = 10_000
+/** Issue 14: a pending series count reaches the API within 30 s. */
+export const SERIES_FLUSH_MAX_MS = 30_000
 
 interface Series {
   readonly objectKey: string
@@ -112,8 +137,11 @@ interface Series {
   api: 'eventsV1' | 'coreV1' | undefined
   /** A write was tried at least once (a failed first create does not make the next one free). */
   attempted: boolean
+  /** The count the last write started carried: occurrences beyond it are still to be written. */
+  carried: number
   inFlight: boolean
-  followUp: boolean
+  /** A write to run when the one in flight ends: for a counted occurrence, or a flush (not counted). */
+  followUp: false | 'occurrence' | 'flush'
 }
 
 /** `probing` until the first create answers; then the Event API this process uses. */
@@ -132,6 +160,11 @@ export class EventRecorder {
   #series: LruTtlMap<Series>
   #limiter: PerKeyRateLimiter
   #pending = new Set<Promise<void>>()
+  /** Series with suppressed occurrences no write has carried yet (the series flush's work). */
+  #unwritten = new Set<Series>()
+  #timers: RecorderTimers
+  #seriesFlushMs: number
+  #flushTimer: unknown = undefined
   #api: EventApiMode = 'probing'
   #failing = false
   #closed = false
@@ -146,6 +179,8 @@ export class EventRecorder {
     this.#defaultAction = options.defaultAction ?? 'Reconcile'
     this.#clock = options.clock ?? Date.now
     this.#sendTimeoutMs = options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS
+    this.#timers = options.timers ?? GLOBAL_TIMERS
+    this.#seriesFlushMs = Math.min(SERIES_FLUSH_MAX_MS, Math.max(1, options.seriesFlushMs ?? SERIES_FLUSH_MAX_MS))
     const state = { maxKeys: options.maxKeys ?? DEFAULT_MAX_KEYS, idleTtlMs: options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS, clock: this.#clock }
     this.#series = new LruTtlMap<Series>(state)
     this.#limiter = new PerKeyRateLimiter({ ...state, perMinute: Math.max(1, options.config.eventsRateLimitPerMin) })
@@ -170,6 +205,11 @@ export class EventRecorder {
   /** Number of series remembered (for tests and the memory-cap check). */
   get trackedSeries(): number {
     return this.#series.size
+  }
+
+  /** Series whose latest occurrences no write carries yet; the series flush writes them. */
+  get pendingSeries(): number {
+    return this.#unwritten.size
   }
 
   /** Which Event API this process uses now: `probing` until the first create answers. */
@@ -201,12 +241,18 @@ export class EventRecorder {
     }
   }
 
-  /** Stops accepting Events (later calls count as suppressed), waits for writes in flight, forgets all state. */
+  /**
+   * Stops accepting Events (later calls count as suppressed), writes pending series counts, waits
+   * for writes in flight, forgets all state.
+   */
   async close(timeoutMs = 5_000): Promise<void> {
     this.#closed = true
+    this.#flushSeries()
+    this.#cancelFlushTimer()
     await this.flush(timeoutMs)
     this.#series.clear()
     this.#limiter.clear()
+    this.#unwritten.clear()
   }
 
   #count(reason: string, result: EventResult): void {
@@ -244,6 +290,7 @@ export class EventRecorder {
           name: undefined,
           api: undefined,
           attempted: false,
+          carried: 0,
           inFlight: false,
           followUp: false,
         }
@@ -253,19 +300,25 @@ export class EventRecorder {
       series.lastObserved = Math.max(series.lastObserved, now)
 
       if (series.inFlight) {
-        // One follow-up per series at most; it will carry this occurrence's count.
-        if (!series.followUp && this.#limiter.tryTake(objectKey)) series.followUp = true
-        else this.#count(reason, 'suppressed')
+        // One follow-up per series at most; it will carry this occurrence's count. A flush
+        // follow-up becomes this occurrence's write when there is a token for it.
+        if (series.followUp !== 'occurrence' && this.#limiter.tryTake(objectKey)) {
+          series.followUp = 'occurrence'
+        } else {
+          this.#count(reason, 'suppressed')
+          if (!series.followUp) this.#markUnwritten(series)
+        }
         return
       }
       if (!series.attempted && !opts.transient) {
         // Every distinct non-retryable occurrence is written; it still draws on the object's budget.
         this.#limiter.tryTake(objectKey)
-        this.#start(series, reason)
+        this.#start(series, reason, true)
       } else if (this.#limiter.tryTake(objectKey)) {
-        this.#start(series, reason)
+        this.#start(series, reason, true)
       } else {
         this.#count(reason, 'suppressed')
+        this.#markUnwritten(series)
       }
     } catch (err) {
       // A bug here must not reach an admission handler or a reconcile loop.
@@ -274,29 +327,72 @@ export class EventRecorder {
     }
   }
 
-  /** Starts a write outside the caller's stack and tracks it for flush(). */
-  #start(series: Series, reason: string): void {
+  /**
+   * Starts a write outside the caller's stack and tracks it for flush(). `occurrence`: the write is
+   * an occurrence's own and its result is counted; false for a series flush.
+   */
+  #start(series: Series, reason: string, occurrence: boolean): void {
     series.inFlight = true
     series.attempted = true
     const done = Promise.resolve()
       .then(() => this.#write(series))
       .then(
-        () => this.#succeeded(reason),
-        (err: unknown) => this.#failed(series, reason, err),
+        () => (occurrence ? this.#succeeded(reason) : undefined),
+        (err: unknown) => (occurrence ? this.#failed(series, reason, err) : this.#flushFailed(series, err)),
       )
       .finally(() => {
         this.#pending.delete(done)
         series.inFlight = false
-        if (series.followUp && !this.#closed) {
-          series.followUp = false
-          this.#start(series, reason)
-        } else if (series.followUp) {
-          series.followUp = false
-          this.#count(reason, 'suppressed')
-        }
+        // A follow-up carries occurrences accepted before any close(), so it runs even then.
+        const followUp = series.followUp
+        series.followUp = false
+        if (followUp) this.#start(series, reason, followUp === 'occurrence')
       })
       .catch((err: unknown) => this.#logger.error({ err, reason }, 'Event bookkeeping failed unexpectedly'))
     this.#pending.add(done)
+  }
+
+  // --- series flush -----------------------------------------------------------------------------
+
+  #markUnwritten(series: Series): void {
+    this.#unwritten.add(series)
+    if (this.#flushTimer === undefined && !this.#closed) {
+      this.#flushTimer = this.#timers.setTimeout(() => {
+        this.#flushTimer = undefined
+        this.#flushSeries()
+      }, this.#seriesFlushMs)
+    }
+  }
+
+  #cancelFlushTimer(): void {
+    if (this.#flushTimer !== undefined) this.#timers.clearTimeout(this.#flushTimer)
+    this.#flushTimer = undefined
+  }
+
+  /** Writes every pending series count: patches freely, creates only with a token (else waits a period). */
+  #flushSeries(): void {
+    try {
+      const waiting: Series[] = []
+      for (const series of this.#unwritten) {
+        if (series.count <= series.carried) continue
+        if (series.inFlight) {
+          // The write in flight captured an older count; one more after it carries the rest.
+          if (!series.followUp) series.followUp = 'flush'
+        } else if (series.name !== undefined || this.#limiter.tryTake(series.objectKey)) {
+          this.#start(series, series.reason, false)
+        } else {
+          waiting.push(series)
+        }
+      }
+      this.#unwritten.clear()
+      if (!this.#closed) for (const series of waiting) this.#markUnwritten(series)
+    } catch (err) {
+      this.#logger.error({ err }, 'flushing Event series failed unexpectedly')
+    }
+  }
+
+  #flushFailed(series: Series, err: unknown): void {
+    this.#logger.debug({ err, reason: series.reason, object: describe(series.regarding), statusCode: statusCodeOf(err) }, 'writing a pending Event series count failed; the next occurrence writes it')
   }
 
   #succeeded(reason: string): void {
@@ -321,6 +417,7 @@ export class EventRecorder {
   async #write(series: Series): Promise<void> {
     const count = series.count
     const lastObserved = series.lastObserved
+    series.carried = count
     if (series.name !== undefined) {
       try {
         await this.#patch(series, series.name, count, lastObserved)

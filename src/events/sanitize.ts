@@ -7,7 +7,8 @@
  * The rules, applied in this order:
  *   1. PEM blocks (`-----BEGIN … KEY-----` … `-----END …-----`, also an unterminated one) → [REDACTED]
  *   2. control characters and line breaks collapse to one space
- *   3. credentials in URLs: `https://user:pass@host` → `https://user:[REDACTED]@host`
+ *   3. credentials in URLs: `https://user:pass@host` → `https://user:[REDACTED]@host` (up to the
+ *      last `@` before the host: a password may hold `@`)
  *   4. `Authorization`-style values: `Bearer …`, `Basic …` → `Bearer [REDACTED]`
  *   5. well-known token shapes anywhere: JWTs (`eyJ…`), GitHub (`ghp_…`, `gho_…`, `ghu_…`, `ghs_…`,
  *      `ghr_…`, `github_pat_…`), OpenAI/Anthropic style (`sk-…`), Slack (`xox[baprs]-…`), AWS access
@@ -15,7 +16,8 @@
  *   6. Kubernetes env entries whose name looks secret: `{"name":"API_TOKEN","value":"…"}`
  *   7. key/value pairs whose key looks secret (`password`, `passwd`, `secret`, `token`, `apiKey`,
  *      `api_key`, `access_key`, `private_key`, `credential(s)`, `client_secret`, `auth`, … with
- *      `=` or `:`, quoted or bare, JSON or YAML style, dotted paths like `spec.parameters.apiToken`);
+ *      `=` or `:`, quoted or bare, JSON or YAML style, dotted paths like `spec.parameters.apiToken`,
+ *      and quoted inside a JSON string as messages show values: `"token=\"…\""`);
  *      this covers env assignments such as `GITHUB_TOKEN=…` and `AWS_SECRET_ACCESS_KEY=…`.
  *      Field-error phrases after the separator are kept (`spec.x.token: Invalid value: "v"` keeps
  *      the phrase and redacts `"v"`; `…token: Required value` is left alone), and so are keys that
@@ -24,7 +26,11 @@
  *      CREDENTIAL (`MONKEY=1` is redacted too — harmless over-reach)
  *   9. base64 blobs: a run of more than 40 base64/base64url characters that mixes upper case, lower
  *      case and digits (so Kubernetes names and hex digests, which are never mixed case, stay)
- *  10. the result is trimmed and cut to NOTE_MAX_BYTES bytes of UTF-8, ending in '…'.
+ *  10. a value a message cut short (field errors show at most 64 characters of a value, ending in
+ *      `...`): the word the cut went through, when it starts like a known token, mixes upper case,
+ *      lower case and digits, or has two of those over 12 characters — a cut secret is too short
+ *      for rules 5 and 9
+ *  11. the result is trimmed and cut to NOTE_MAX_BYTES bytes of UTF-8, ending in '…'.
  *
  * Over-redaction is preferred to a leak; the unit tests list the harmless text that must survive.
  */
@@ -40,7 +46,8 @@ const MAX_INPUT_CHARS = 16 * 1024
 const PEM_BLOCK = /-----BEGIN [A-Z0-9 ]{1,64}-----[\s\S]*?(?:-----END [A-Z0-9 ]{1,64}-----|$)/g
 // C0 and C1 controls (line breaks and tabs included), DEL, and the Unicode line/paragraph separators.
 const CONTROL_RUN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]{0,20}:\/\/[^\s:/@]{1,256}):[^\s@/]{1,256}@/gi
+// Greedy up to the last `@` of the authority: `user:p@ss@host` hides `p@ss`.
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]{0,20}:\/\/[^\s:/@]{1,256}):[^\s/]{1,256}@/gi
 const AUTH_SCHEME = /\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*/g
 const TOKEN_SHAPES: readonly RegExp[] = [
   // JWT / JWS / JWE: base64url of '{"' starts with eyJ; one to four dot-separated parts follow.
@@ -68,13 +75,21 @@ const ENV_ENTRY = new RegExp(
 const KEY_VALUE = new RegExp(
   `(\\b${KEY_CHARS}{0,64}${SECRET_KEY_WORD}${KEY_CHARS}{0,64}["']?\\s*[:=]\\s*)` +
     `((?:Invalid value|Unsupported value|Duplicate value):\\s*)?` +
-    `("(?:[^"\\\\]|\\\\.)*"|'[^']*'|(?:Bearer|Basic)\\s+[^\\s,;&'"}\\]]+|[^\\s,;&'"}\\]]+)`,
+    // a quoted value, a value quoted inside a JSON string (\"…\", to its end if a cut took the
+    // closing quote), a scheme and its credentials, or a bare word
+    `("(?:[^"\\\\]|\\\\.)*"|\\\\"(?:[^"\\\\]|\\\\[^"])*(?:\\\\"|(?=")|$)|'[^']*'|(?:Bearer|Basic)\\s+[^\\s,;&'"}\\]]+|[^\\s,;&'"}\\]]+)`,
   'gi',
 )
 /** Field-error words that may follow `key:` and are not values (cert-manager / apimachinery style). */
 const FIELD_ERROR_WORDS = /^(?:Required|Forbidden|Invalid|Unsupported|Duplicate|Too|Not|Internal|must|may|is|should|cannot)$/i
 const SECRET_ENV_ASSIGNMENT = /\b([A-Z][A-Z0-9_]{0,127}(?:TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIALS?)[A-Z0-9_]{0,127})=("[^"]*"|'[^']*'|\S+)/g
-const BASE64_RUN = /(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]{41,}={0,2}(?![A-Za-z0-9+/_=-])/g
+// `=` may precede a run (`data=…`): padding only ends one.
+const BASE64_RUN = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{41,}={0,2}(?![A-Za-z0-9+/_=-])/g
+/** A `...` that may have cut a value short, and the characters of the token-like word before it. */
+const CUT_MARK = /\.\.\.(?![A-Za-z0-9])/g
+const CUT_WORD_CHAR = /[^\s"'`,;[\]{}()<>\\]/
+const CUT_WORD_MAX = 256
+const TOKEN_START = /^[^A-Za-z0-9]*(?:gh[pousr]_|github_pat_|sk-|xox[baprs]-|eyJ|AKIA|ASIA)/
 
 export function sanitizeMessage(text: string, maxBytes: number = NOTE_MAX_BYTES): string {
   let out = String(text)
@@ -93,12 +108,46 @@ export function sanitizeMessage(text: string, maxBytes: number = NOTE_MAX_BYTES)
     if (value.includes('[REDACTED')) return whole
     // `secretRef: github-creds`, `tokenSecretName=x` name a Secret; they do not hold its value.
     if (/(?:ref|refs|name|names)["']?\s*[:=]\s*$/i.test(head)) return whole
-    const quote = value.startsWith('"') ? '"' : value.startsWith("'") ? "'" : ''
+    const quote = value.startsWith('\\"') ? '\\"' : value.startsWith('"') ? '"' : value.startsWith("'") ? "'" : ''
     return `${head}${phrase ?? ''}${quote}${REDACTED}${quote}`
   })
   out = out.replace(SECRET_ENV_ASSIGNMENT, `$1=${REDACTED}`)
-  out = out.replace(BASE64_RUN, (run) => (/[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9]/.test(run) ? REDACTED : run))
+  out = out.replace(BASE64_RUN, (run) => (isMixed(run) ? REDACTED : run))
+  out = redactCutWords(out)
   return truncateUtf8(out.replace(/ {2,}/g, ' ').trim(), maxBytes)
+}
+
+/**
+ * Rule 10. Scans back from each `...` (at most 256 characters, so hostile input stays linear) over
+ * the word it ends; that word is hidden when it looks like a token.
+ */
+function redactCutWords(text: string): string {
+  let out = ''
+  let done = 0
+  for (const mark of text.matchAll(CUT_MARK)) {
+    const end = mark.index
+    let start = end
+    while (start > done && end - start < CUT_WORD_MAX && CUT_WORD_CHAR.test(text[start - 1] as string)) start--
+    const word = text.slice(start, end)
+    if (looksCut(word)) {
+      out += `${text.slice(done, start)}${REDACTED}`
+      done = end
+    }
+  }
+  return out + text.slice(done)
+}
+
+/** A cut word worth hiding: a token's start, all three character classes, or two of them over 12 characters. */
+function looksCut(word: string): boolean {
+  if (word.length < 8) return false
+  if (TOKEN_START.test(word)) return true
+  const classes = Number(/[A-Z]/.test(word)) + Number(/[a-z]/.test(word)) + Number(/[0-9]/.test(word))
+  return classes === 3 || (classes === 2 && word.length >= 12)
+}
+
+/** Upper case, lower case and digits together: how generated secrets look, and names and hashes do not. */
+function isMixed(text: string): boolean {
+  return /[A-Z]/.test(text) && /[a-z]/.test(text) && /[0-9]/.test(text)
 }
 
 /**

@@ -5,11 +5,13 @@
  * ~85 MiB), and kubeEventTransport() in kube-transport.ts over client-node (the reconciler).
  * Nothing in this file may import client-node at run time.
  *
- * Bodies are plain JSON with RFC 3339 strings for times. Every failure is an EventTransportError
- * carrying the HTTP status (when there was a response) and, for a Kubernetes `Status` body, its
- * reason and `details.kind` — the recorder needs them to tell "events.k8s.io/v1 is not served"
- * (404, fall back to core v1) from "the namespace is gone" (404 with details.kind `namespaces`).
+ * Bodies are plain JSON with RFC 3339 strings for times. Every failure is an EventTransportError, the
+ * shared KubeApiError (src/kube/errors.ts) carrying the HTTP status (when there was a response) and,
+ * for a Kubernetes `Status` body, its reason and `details.kind` — the recorder needs them to tell
+ * "events.k8s.io/v1 is not served" (404, fall back to core v1) from "the namespace is gone" (404
+ * with details.kind `namespaces`).
  */
+import { KubeApiError, statusOf } from '../kube/errors.ts'
 import type { RestClient } from '../kube/rest.ts'
 
 /** What an Event is about (events.k8s.io/v1 `regarding`, core v1 `involvedObject`). */
@@ -82,110 +84,27 @@ export interface EventTransport {
   patchCoreV1(namespace: string, name: string, patch: CoreV1CountPatch): Promise<void>
 }
 
-export interface EventTransportErrorDetails {
-  /** HTTP status; undefined when no response came (network error, timeout). */
-  statusCode?: number
-  /** Kubernetes Status `reason`, e.g. `NotFound`, `AlreadyExists`, `Forbidden`. */
-  statusReason?: string
-  /** Kubernetes Status `details.kind`, e.g. `namespaces` when the namespace does not exist. */
-  detailsKind?: string
-  cause?: unknown
-}
-
-export class EventTransportError extends Error {
+/** A failed Event call: a KubeApiError that says it came from the Event transport. */
+export class EventTransportError extends KubeApiError {
   override name = 'EventTransportError'
-  readonly statusCode: number | undefined
-  readonly statusReason: string | undefined
-  readonly detailsKind: string | undefined
-
-  constructor(message: string, details: EventTransportErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause })
-    this.statusCode = details.statusCode
-    this.statusReason = details.statusReason
-    this.detailsKind = details.detailsKind
-  }
 }
 
-/** The status code of any error: EventTransportError, client-node's ApiException (`code`), or undefined. */
-export function statusCodeOf(err: unknown): number | undefined {
-  if (err instanceof EventTransportError) return err.statusCode
-  if (typeof err === 'object' && err !== null) {
-    const record = err as { statusCode?: unknown; code?: unknown }
-    if (typeof record.statusCode === 'number') return record.statusCode
-    if (typeof record.code === 'number') return record.code
-  }
-  return undefined
-}
+/** The status code of any error (src/kube/errors.ts statusOf, under the name the recorder imports). */
+export const statusCodeOf = statusOf
 
 /**
  * True when a 404 from creating an events.k8s.io/v1 Event means the API group is not served, not
  * that the namespace is missing (that one names `namespaces` in the Status details).
  */
 export function isApiNotServed(err: unknown): boolean {
-  if (statusCodeOf(err) !== 404) return false
-  const kind = err instanceof EventTransportError ? err.detailsKind : undefined
+  if (statusOf(err) !== 404) return false
+  const kind = err instanceof KubeApiError ? err.detailsKind : undefined
   return kind !== 'namespaces'
-}
-
-interface StatusBody {
-  reason?: string
-  message?: string
-  details?: { kind?: string }
-}
-
-function parseStatus(body: unknown): StatusBody | undefined {
-  let value: unknown = body
-  if (typeof body === 'string') {
-    try {
-      value = JSON.parse(body)
-    } catch {
-      return undefined
-    }
-  }
-  if (typeof value !== 'object' || value === null) return undefined
-  const status = value as { kind?: unknown; reason?: unknown; message?: unknown; details?: unknown }
-  const details = typeof status.details === 'object' && status.details !== null ? (status.details as { kind?: unknown }) : undefined
-  return {
-    ...(typeof status.reason === 'string' ? { reason: status.reason } : {}),
-    ...(typeof status.message === 'string' ? { message: status.message } : {}),
-    ...(details && typeof details.kind === 'string' ? { details: { kind: details.kind } } : {}),
-  }
-}
-
-/**
- * The error for an HTTP answer that is not 2xx: `what: HTTP 404 NotFound: <Status message>`, or
- * the start of a non-Status body. `body` is the text as received or already-parsed JSON.
- */
-export function httpTransportError(what: string, statusCode: number, body: unknown, cause?: unknown): EventTransportError {
-  const status = parseStatus(body)
-  const raw = typeof body === 'string' ? body : isPlainJson(body) ? JSON.stringify(body) : ''
-  const text = status?.message ?? raw.trim().slice(0, 200)
-  return new EventTransportError(`${what}: HTTP ${statusCode}${status?.reason ? ` ${status.reason}` : ''}${text ? `: ${text}` : ''}`, {
-    statusCode,
-    ...(status?.reason ? { statusReason: status.reason } : {}),
-    ...(status?.details?.kind ? { detailsKind: status.details.kind } : {}),
-    ...(cause === undefined ? {} : { cause }),
-  })
-}
-
-const isPlainJson = (value: unknown): boolean =>
-  Array.isArray(value) || (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype)
-
-/**
- * client-node's ApiException, recognised by shape (a numeric `code` and a `body`) so this file
- * need not import client-node; Node's system errors have string codes.
- */
-function isApiExceptionLike(err: unknown): err is Error & { code: number; body: unknown } {
-  return err instanceof Error && typeof (err as { code?: unknown }).code === 'number' && 'body' in err
 }
 
 /** Wraps whatever a transport threw into one EventTransportError with a one-line message. */
 export function toTransportError(err: unknown, what: string): EventTransportError {
-  if (err instanceof EventTransportError) return err
-  if (isApiExceptionLike(err)) return httpTransportError(what, err.code, err.body, err)
-  const message = err instanceof Error ? err.message : String(err)
-  const statusCode = statusCodeOf(err)
-  return new EventTransportError(`${what}: ${message}`, { ...(statusCode === undefined ? {} : { statusCode }), cause: err })
+  return EventTransportError.from(err, what)
 }
 
 const MERGE_PATCH = 'application/merge-patch+json'
@@ -197,9 +116,9 @@ export function restEventTransport(client: RestClient): EventTransport {
     try {
       response = await client.request(method, path, body, contentType)
     } catch (err) {
-      throw toTransportError(err, what)
+      throw EventTransportError.from(err, what)
     }
-    if (response.status < 200 || response.status > 299) throw httpTransportError(what, response.status, response.body)
+    if (response.status < 200 || response.status > 299) throw EventTransportError.fromResponse(what, response.status, response.body)
     return response.body
   }
   const createdName = (created: unknown, fallback: string): string => {

@@ -1,42 +1,40 @@
 /**
- * Where the reconciler's Kubernetes credentials come from: an explicit file or KUBECONFIG first,
- * then the in-cluster service account (the same order as src/kube/rest.ts, the webhook's loader). Returns undefined when neither exists so the webhook can keep
- * serving admission requests without API access (Events are then off).
+ * The reconciler's Kubernetes client, @kubernetes/client-node: its KubeConfig built from the shared
+ * resolver (kubeconfig.ts, the same one the webhook's REST client uses), and a per-call timeout.
+ * The webhook must never import this file (client-node costs ~85 MiB RSS).
  */
-import { existsSync } from 'node:fs'
 import { KubeConfig, Observable, type ConfigurationOptions, type ObservableMiddleware } from '@kubernetes/client-node'
-
-const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token'
+import { resolveKubeconfig, SERVICE_ACCOUNT_DIR, type Kubeconfig, type KubeconfigEnv, type NamedEntry } from './kubeconfig.ts'
+import { isJsonObject } from './objects.ts'
 
 export interface KubeConfigSource {
   kubeConfig: KubeConfig
-  /** `in-cluster` or the kubeconfig path, for the start-up log line. */
+  /** `in-cluster` or the kubeconfig path(s), for the start-up log line. */
   source: string
 }
 
-export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env, explicitFile?: string): KubeConfigSource | undefined {
+/** client-node's KubeConfig from resolveKubeconfig(), or undefined when there are no credentials. */
+export function loadKubeConfig(env: KubeconfigEnv, explicitFile?: string, serviceAccountDir = SERVICE_ACCOUNT_DIR): KubeConfigSource | undefined {
+  const resolved = resolveKubeconfig(env, explicitFile, serviceAccountDir)
+  return resolved && { kubeConfig: toKubeConfig(resolved.config), source: resolved.source }
+}
+
+function toKubeConfig(config: Kubeconfig): KubeConfig {
   const kubeConfig = new KubeConfig()
-  const file = explicitFile ?? env.KUBECONFIG
-  if (file) {
-    // KUBECONFIG may list several files; like kubectl, the first file's current context wins.
-    const files = file.split(':').filter((f) => f !== '')
-    if (!files.every((f) => existsSync(f))) throw new Error(`kubeconfig ${file} does not exist`)
-    for (const [index, path] of files.entries()) {
-      if (index === 0) {
-        kubeConfig.loadFromFile(path)
-        continue
-      }
-      const next = new KubeConfig()
-      next.loadFromFile(path)
-      kubeConfig.mergeConfig(next, true)
-    }
-    return { kubeConfig, source: file }
-  }
-  if (env.KUBERNETES_SERVICE_HOST && existsSync(SERVICE_ACCOUNT_TOKEN)) {
-    kubeConfig.loadFromCluster()
-    return { kubeConfig, source: 'in-cluster' }
-  }
-  return undefined
+  kubeConfig.loadFromString(
+    JSON.stringify({ clusters: config.clusters, users: config.users.map(tokenFileUser), contexts: config.contexts, 'current-context': config.currentContext }),
+  )
+  return kubeConfig
+}
+
+/**
+ * client-node ignores kubectl's `tokenFile`; its `tokenFile` auth provider reads the file and
+ * re-reads it every minute, as a rotating service-account token needs (loadFromCluster() uses it).
+ */
+function tokenFileUser(entry: NamedEntry): NamedEntry {
+  const user = entry.user
+  if (!isJsonObject(user) || typeof user.tokenFile !== 'string' || user.token !== undefined || user['auth-provider'] !== undefined) return entry
+  return { ...entry, user: { ...user, 'auth-provider': { name: 'tokenFile', config: { tokenFile: user.tokenFile } } } }
 }
 
 /**

@@ -1,14 +1,13 @@
 /**
  * A small Kubernetes REST client for the webhook, which only sends Events: importing
  * @kubernetes/client-node costs ~85 MiB RSS by itself, most of the webhook's 100 MiB budget.
- * The reconciler keeps using client-node (src/kube/client.ts); nothing here may import it.
+ * Nothing here may import it (the reconciler's client-node lives in client.ts).
  *
- * Credentials come from the same places, in the same order, as loadKubeConfig(): an explicit file
- * or KUBECONFIG (its first file, current-context) first, then the in-cluster service account.
- * From a kubeconfig it takes the cluster's server, CA (file or data), insecure-skip-tls-verify and
- * tls-server-name, and the user's client certificate and key (file or data), token and tokenFile.
- * Anything else that changes how to authenticate or connect (exec, auth-provider, basic auth,
- * impersonation, proxy-url) is refused with an error naming it, rather than silently ignored.
+ * Credentials come from the shared resolver (kubeconfig.ts). From the current context it takes the
+ * cluster's server, CA (file or data), insecure-skip-tls-verify and tls-server-name, and the user's
+ * client certificate and key (file or data), token and tokenFile. Anything else that changes how
+ * to authenticate or connect (exec, auth-provider, basic auth, impersonation, proxy-url) is
+ * refused with an error naming it, rather than silently ignored.
  *
  * Bound service-account tokens rotate (about hourly): a token file is re-read at most once a
  * minute, and at once when the API server answers 401 (the request is then sent again, once, if
@@ -18,15 +17,13 @@ import { existsSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import { delimiter, dirname, join, resolve } from 'node:path'
-import { parse } from 'yaml'
 import { version } from '../version.ts'
-
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
+import { resolveKubeconfig, SERVICE_ACCOUNT_DIR, type KubeconfigEnv, type NamedEntry, type ResolvedKubeconfig } from './kubeconfig.ts'
+import { isJsonObject, type JsonObject } from './objects.ts'
 
 /** How often a token file is re-read at most (a 401 re-reads it at once). */
 export const TOKEN_REREAD_MS = 60_000
-export const DEFAULT_TIMEOUT_MS = 10_000
+const DEFAULT_TIMEOUT_MS = 10_000
 const DEFAULT_MAX_SOCKETS = 4
 /** Responses larger than this are an error: the Event calls get a few KiB back. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024
@@ -51,59 +48,27 @@ export interface RestConfig {
 }
 
 /**
- * The webhook's credentials: `explicitFile` or KUBECONFIG (first file of the list), else the
- * service account in `serviceAccountDir` when KUBERNETES_SERVICE_HOST/PORT are set and its token
- * exists, else undefined. Throws when a kubeconfig is named but missing, malformed or unsupported.
+ * The webhook's credentials from resolveKubeconfig() (explicit file, KUBECONFIG, in-cluster), or
+ * undefined when there are none. Throws when a kubeconfig is named but missing, malformed or
+ * unsupported.
  */
-export function loadRestConfig(env: NodeJS.ProcessEnv = process.env, explicitFile?: string, serviceAccountDir = SERVICE_ACCOUNT_DIR): RestConfig | undefined {
-  const list = explicitFile ?? env.KUBECONFIG
-  if (list) {
-    const file = list.split(delimiter).find((f) => f !== '')
-    if (file === undefined || !existsSync(file)) throw new Error(`kubeconfig ${list} does not exist`)
-    return restConfigFromKubeconfig(resolve(file))
-  }
-  return inClusterConfig(env, serviceAccountDir)
+export function loadRestConfig(env: KubeconfigEnv, explicitFile?: string, serviceAccountDir = SERVICE_ACCOUNT_DIR): RestConfig | undefined {
+  const resolved = resolveKubeconfig(env, explicitFile, serviceAccountDir)
+  return resolved && restConfigOf(resolved)
 }
 
-function inClusterConfig(env: NodeJS.ProcessEnv, dir: string): RestConfig | undefined {
-  const host = env.KUBERNETES_SERVICE_HOST
-  const port = env.KUBERNETES_SERVICE_PORT
-  const tokenFile = join(dir, 'token')
-  if (!host || !port || !existsSync(tokenFile)) return undefined
-  const caFile = join(dir, 'ca.crt')
-  return {
-    server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    // Like client-go: without ca.crt, Node's default roots.
-    ...(existsSync(caFile) ? { ca: readFileSync(caFile, 'utf8') } : {}),
-    insecureSkipTlsVerify: false,
-    tokenFile,
-    source: 'in-cluster',
-  }
-}
+/** The current context of a resolved kubeconfig as a RestConfig. */
+function restConfigOf({ config, source }: ResolvedKubeconfig): RestConfig {
+  const fail = (message: string): Error => new Error(`kubeconfig ${source}: ${message}`)
+  const contextName = config.currentContext
+  if (contextName === undefined) throw fail('no current-context set')
 
-type Yaml = Record<string, unknown>
-
-const isRecord = (value: unknown): value is Yaml => typeof value === 'object' && value !== null && !Array.isArray(value)
-
-/** Reads one kubeconfig file and resolves its current context to a RestConfig. */
-export function restConfigFromKubeconfig(file: string): RestConfig {
-  const fail = (message: string): Error => new Error(`kubeconfig ${file}: ${message}`)
-  let doc: unknown
-  try {
-    doc = parse(readFileSync(file, 'utf8'))
-  } catch (err) {
-    throw new Error(`kubeconfig ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
-  }
-  if (!isRecord(doc)) throw fail('not a kubeconfig (expected a YAML mapping)')
-  const contextName = doc['current-context']
-  if (typeof contextName !== 'string' || contextName === '') throw fail('no current-context set')
-
-  const context = entry(doc, 'contexts', 'context', contextName, fail)
+  const context = entry(config.contexts, 'contexts', 'context', contextName, fail)
   const clusterName = stringField(context, 'cluster', `context "${contextName}"`, fail)
   if (clusterName === undefined) throw fail(`context "${contextName}" names no cluster`)
-  const cluster = entry(doc, 'clusters', 'cluster', clusterName, fail)
+  const cluster = entry(config.clusters, 'clusters', 'cluster', clusterName, fail)
   const userName = stringField(context, 'user', `context "${contextName}"`, fail)
-  const user = userName === undefined || userName === '' ? {} : entry(doc, 'users', 'user', userName, fail)
+  const user = userName === undefined || userName === '' ? {} : entry(config.users, 'users', 'user', userName, fail)
 
   const unsupported = [
     ...['proxy-url'].filter((key) => present(cluster[key])).map((key) => `cluster "${clusterName}" ${key}`),
@@ -118,17 +83,17 @@ export function restConfigFromKubeconfig(file: string): RestConfig {
     )
   }
 
-  const dir = dirname(file)
   const where = (kind: string, name: string | undefined) => `${kind} "${name ?? ''}"`
-  const material = (obj: Yaml, owner: string, fileKey: string, dataKey: string): string | undefined => {
+  // File paths are absolute already: the resolver resolved them against their kubeconfig's folder.
+  const material = (obj: JsonObject, owner: string, fileKey: string, dataKey: string): string | undefined => {
     const data = stringField(obj, dataKey, owner, fail)
     if (data) return Buffer.from(data, 'base64').toString('utf8')
     const path = stringField(obj, fileKey, owner, fail)
     if (!path) return undefined
     try {
-      return readFileSync(resolve(dir, path), 'utf8')
+      return readFileSync(path, 'utf8')
     } catch (err) {
-      throw new Error(`kubeconfig ${file}: ${owner} ${fileKey}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+      throw new Error(`kubeconfig ${source}: ${owner} ${fileKey}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
     }
   }
 
@@ -149,8 +114,7 @@ export function restConfigFromKubeconfig(file: string): RestConfig {
   const clientKey = material(user, userOwner, 'client-key', 'client-key-data')
   if ((clientCert === undefined) !== (clientKey === undefined)) throw fail(`${userOwner} has a client certificate or key without the other`)
   const token = stringField(user, 'token', userOwner, fail)
-  const tokenFileField = stringField(user, 'tokenFile', userOwner, fail)
-  const tokenFile = tokenFileField ? resolve(dir, tokenFileField) : undefined
+  const tokenFile = stringField(user, 'tokenFile', userOwner, fail) || undefined
   if (tokenFile !== undefined && !existsSync(tokenFile)) throw fail(`${userOwner} tokenFile ${tokenFile} does not exist`)
   const tlsServerName = stringField(cluster, 'tls-server-name', clusterOwner, fail)
   const insecure = cluster['insecure-skip-tls-verify']
@@ -164,24 +128,23 @@ export function restConfigFromKubeconfig(file: string): RestConfig {
     ...(clientCert !== undefined && clientKey !== undefined ? { clientCert, clientKey } : {}),
     ...(token ? { token } : {}),
     ...(tokenFile !== undefined ? { tokenFile } : {}),
-    source: file,
+    source,
   }
 }
 
 const present = (value: unknown): boolean => value !== undefined && value !== null && value !== '' && !(Array.isArray(value) && value.length === 0)
 
-/** `doc[list]` is `[{name, [key]: {...}}]`; returns the `[key]` mapping of the entry named `name`. */
-function entry(doc: Yaml, list: string, key: string, name: string, fail: (message: string) => Error): Yaml {
-  const entries = doc[list]
-  const found = Array.isArray(entries) ? entries.find((e: unknown) => isRecord(e) && e.name === name) : undefined
-  if (!isRecord(found)) throw fail(`${key} "${name}" not found in ${list}`)
+/** The `[key]` mapping of the entry of `entries` named `name`. */
+function entry(entries: readonly NamedEntry[], list: string, key: string, name: string, fail: (message: string) => Error): JsonObject {
+  const found = entries.find((e) => e.name === name)
+  if (!found) throw fail(`${key} "${name}" not found in ${list}`)
   const value = found[key]
   if (value === undefined || value === null) return {}
-  if (!isRecord(value)) throw fail(`${key} "${name}" is not a mapping`)
+  if (!isJsonObject(value)) throw fail(`${key} "${name}" is not a mapping`)
   return value
 }
 
-function stringField(obj: Yaml, key: string, owner: string, fail: (message: string) => Error): string | undefined {
+function stringField(obj: JsonObject, key: string, owner: string, fail: (message: string) => Error): string | undefined {
   const value = obj[key]
   if (value === undefined || value === null) return undefined
   if (typeof value !== 'string') throw fail(`${owner} ${key} must be a string`)

@@ -2,14 +2,15 @@
  * The three proompteng run kinds runguard guards, and the facts about them every part of the
  * product shares (SPEC §1). Nothing else in the code base spells a group or plural by hand.
  */
+import { isJsonObject } from './objects.ts'
+import type { ResourceRef } from './resources.ts'
 
 export type RunKindName = 'AgentRun' | 'OrchestrationRun' | 'ToolRun'
 
-export interface RunKind {
+/** A run kind is also the API resource its objects are read and written through. */
+export interface RunKind extends ResourceRef {
   readonly kind: RunKindName
-  readonly group: string
   readonly version: 'v1alpha1'
-  readonly plural: string
   /** Label that marks the Jobs (or, for OrchestrationRun, child runs) created for a run. */
   readonly childLabel: string
 }
@@ -17,7 +18,6 @@ export interface RunKind {
 export const LABEL_AGENT_RUN = 'agents.proompteng.ai/agent-run'
 export const LABEL_TOOL_RUN = 'agents.proompteng.ai/tool-run'
 export const LABEL_ORCHESTRATION_RUN = 'agents.proompteng.ai/orchestration-run'
-export const LABEL_ORCHESTRATION_STEP = 'agents.proompteng.ai/orchestration-step'
 export const ANNOTATION_RETAIN = 'agents.proompteng.ai/retain'
 export const ANNOTATION_HELD_JOB_TTL = 'runguard.proompteng.ai/ttl-seconds-after-finished'
 
@@ -52,7 +52,7 @@ export const TERMINAL_PHASES: readonly Phase[] = ['Succeeded', 'Failed', 'Cancel
  * Non-terminal phases upstream writes for one kind only: `Template` on AgentRun templates
  * (agent-run-template.ts) and `Ready` on ToolRuns (supporting-primitives-controller.ts).
  */
-export const KIND_PHASES: Readonly<Record<RunKindName, readonly string[]>> = {
+const KIND_PHASES: Readonly<Record<RunKindName, readonly string[]>> = {
   AgentRun: ['Template'],
   OrchestrationRun: [],
   ToolRun: ['Ready'],
@@ -64,10 +64,15 @@ export function phasesOf(kind: string): readonly string[] {
   return own.length === 0 ? PHASES : [...PHASES, ...own]
 }
 
-export function isPhase(value: unknown): value is Phase {
-  return typeof value === 'string' && (PHASES as readonly string[]).includes(value)
-}
-
 export function isTerminalPhase(value: unknown): boolean {
   return typeof value === 'string' && (TERMINAL_PHASES as readonly string[]).includes(value)
+}
+
+/**
+ * SPEC §1: a spec asks for cancellation through either spelling, `cancel: true` or
+ * `desiredState: Cancelled` (the spec mutator keeps the two in step). The one cancel check, for
+ * the admission rules and the reconciler alike.
+ */
+export function cancelRequested(spec: unknown): boolean {
+  return isJsonObject(spec) && (spec.cancel === true || spec.desiredState === 'Cancelled')
 }

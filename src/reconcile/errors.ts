@@ -11,7 +11,7 @@
  *   no response    ReconcileError  transient       (conflicts, overload, restarts, timeouts)
  *   other 4xx      ReconcileError  not transient
  */
-import { statusCodeOf } from './api.ts'
+import { statusOf } from '../kube/errors.ts'
 
 export interface ErrorClass {
   reason: 'Forbidden' | 'Unauthorized' | 'InvalidSpec' | 'ReconcileError'
@@ -20,7 +20,7 @@ export interface ErrorClass {
 }
 
 export function classifyError(err: unknown): ErrorClass {
-  const statusCode = statusCodeOf(err)
+  const statusCode = statusOf(err)
   if (statusCode === 403) return { reason: 'Forbidden', transient: false, statusCode }
   if (statusCode === 401) return { reason: 'Unauthorized', transient: false, statusCode }
   if (statusCode === 400 || statusCode === 422) return { reason: 'InvalidSpec', transient: false, statusCode }

@@ -1,34 +1,35 @@
 /**
  * The executor: the only code that turns a Plan into API calls, a status write, Events and
- * metric updates (see plan-types.ts for the order and why).
+ * metric updates, in three steps the reconciler runs in order (see plan-types.ts for why):
  *
- * - Calls run one after another. A call that fails is reported (Warning Event with a stable
- *   reason, errors.ts) and the remaining calls still run; the pass then throws PlanCallsFailed so
- *   the controller retries with backoff — carrying the plan's own deadline, so a growing backoff
- *   never delays a CancelTimedOut. 404s are not failures: deleting or patching what is gone is done.
- * - The status write goes through the status helper (buildStatusUpdate: observedGeneration,
- *   updatedAt, immutable startedAt/finishedAt) and is a PUT of the status subresource carrying
- *   the resourceVersion the plan was made from. Unchanged status → no write. 409 → 'conflict':
- *   the caller re-reads the object and plans again (client-go's RetryOnConflict).
- * - Effects run only once the status is written (or when there was nothing to write).
+ * - runCalls(): calls run one after another. A call that fails is reported (Warning Event with a
+ *   stable reason, errors.ts) and the remaining calls still run; the failures are returned, for
+ *   the pass to fail with PlanCallsFailed (the controller retries with backoff). 404s are not
+ *   failures: deleting or patching what is gone is done. The Jobs a call removed for good are
+ *   returned too.
+ * - writeStatus(): through the status helper (buildStatusUpdate: observedGeneration, updatedAt,
+ *   immutable startedAt/finishedAt), a PUT of the status subresource carrying the resourceVersion
+ *   the plan was made from. Unchanged status → no write. 409 → 'conflict', 404 → 'gone'.
+ * - runEffects(): Events and metrics, only once the status is written (or needed no write).
  */
 import type { EventRecorder } from '../events/recorder.ts'
 import { referenceTo } from '../events/recorder.ts'
+import { statusOf } from '../kube/errors.ts'
 import type { JsonObject, KubeObject } from '../kube/objects.ts'
+import type { ResourceClient } from '../kube/resource-client.ts'
+import { JOB_RESOURCE, WORKFLOW_RESOURCE } from '../kube/resources.ts'
 import { runKindByName, type RunKind } from '../kube/run-kinds.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
-import { JOB_RESOURCE, runResource, WORKFLOW_RESOURCE } from '../reconciler/informer.ts'
-import { buildStatusUpdate, sameStatus } from '../status/contract.ts'
-import { statusCodeOf, type RunguardApi } from './api.ts'
+import { buildStatusUpdate, sameStatus, type StatusChange } from '../status/contract.ts'
 import { classifyError, errorMessage } from './errors.ts'
-import type { Call, Effect, Plan } from './plan-types.ts'
+import type { Call, Effect } from './plan-types.ts'
 import { apiVersionOf } from './refs.ts'
 
 export type EventSink = Pick<EventRecorder, 'warning' | 'normal'>
 
 export interface ExecutorDeps {
-  api: RunguardApi
+  api: ResourceClient
   recorder: EventSink | undefined
   metrics: Pick<Metrics, 'cancelPropagation' | 'jobMissing'>
   logger: Logger
@@ -41,22 +42,22 @@ export interface ExecuteTarget {
   nowMs: number
 }
 
-export type ExecuteOutcome = 'done' | 'conflict' | 'gone'
+export interface CallFailure {
+  call: Call
+  err: unknown
+}
 
-/** Thrown when some calls of a plan failed (after the rest of the plan ran); the controller retries. */
+/** Some calls of a plan failed (the rest of the plan ran): the pass fails, and the controller retries it. */
 export class PlanCallsFailed extends Error {
   override name = 'PlanCallsFailed'
-  readonly failures: Array<{ call: Call; err: unknown }>
-  /** The plan's own deadline (cancel timeout, grace period), which the retry backoff must not push back. */
-  readonly requeueAfterMs: number | undefined
-  constructor(failures: Array<{ call: Call; err: unknown }>, requeueAfterMs?: number) {
+  readonly failures: CallFailure[]
+  constructor(failures: CallFailure[]) {
     super(`${failures.length} call(s) failed: ${failures.map((f) => errorMessage(f.err)).join('; ')}`)
     this.failures = failures
-    this.requeueAfterMs = requeueAfterMs
   }
 }
 
-export function describeCall(call: Call): string {
+function describeCall(call: Call): string {
   switch (call.type) {
     case 'deleteJob':
       return `delete Job ${call.namespace}/${call.name}`
@@ -74,7 +75,7 @@ export function describeCall(call: Call): string {
 /** `gone`: the call removed its object for good (a Job deleted at once, or already absent). */
 export type CallResult = 'done' | 'gone'
 
-export async function performCall(api: RunguardApi, call: Call): Promise<CallResult> {
+export async function performCall(api: ResourceClient, call: Call): Promise<CallResult> {
   switch (call.type) {
     case 'deleteJob': {
       const result = await api.delete(JOB_RESOURCE, call.namespace, call.name, { propagationPolicy: 'Background', ...(call.uid ? { uid: call.uid } : {}) })
@@ -88,7 +89,7 @@ export async function performCall(api: RunguardApi, call: Call): Promise<CallRes
       if (!kind) throw new Error(`unknown run kind ${call.kind}`)
       // desiredState too when the child has one: CEL (and the webhook) reject cancel: true beside desiredState: Running.
       const spec: JsonObject = call.desiredState ? { cancel: true, desiredState: 'Cancelled' } : { cancel: true }
-      await api.mergePatch(runResource(kind), call.namespace, call.name, { spec })
+      await api.mergePatch(kind, call.namespace, call.name, { spec })
       return 'done'
     }
     case 'setJobTtl':
@@ -97,18 +98,53 @@ export async function performCall(api: RunguardApi, call: Call): Promise<CallRes
     case 'deleteRun': {
       const kind = runKindByName(call.kind)
       if (!kind) throw new Error(`unknown run kind ${call.kind}`)
-      const result = await api.delete(runResource(kind), call.namespace, call.name, { propagationPolicy: 'Background', ...(call.uid ? { uid: call.uid } : {}) })
+      const result = await api.delete(kind, call.namespace, call.name, { propagationPolicy: 'Background', ...(call.uid ? { uid: call.uid } : {}) })
       return result === 'pending' ? 'done' : 'gone'
     }
   }
 }
 
-/** A Warning Event about a failed API call, with the stable reason of errors.ts. */
-export function reportFailure(deps: Pick<ExecutorDeps, 'recorder' | 'logger'>, regarding: KubeObject, kind: RunKind, what: string, err: unknown, action: string): void {
-  const { reason, transient, statusCode } = classifyError(err)
-  // The controller logs the failed reconcile (with every message) once; this line is detail.
-  deps.logger.debug({ statusCode, reason, object: `${regarding.metadata?.namespace}/${regarding.metadata?.name}`, message: errorMessage(err) }, `${what} failed`)
-  deps.recorder?.warning(referenceTo(regarding, { apiVersion: apiVersionOf(kind), kind: kind.kind }), reason, `${what} failed: ${errorMessage(err)}`, { action, transient })
+export interface CallsOutcome {
+  failures: CallFailure[]
+  /** Jobs the calls removed for good (deleted at once, or already absent), as `namespace/name`. */
+  goneJobs: Set<string>
+}
+
+export async function runCalls(calls: readonly Call[], target: Pick<ExecuteTarget, 'kind' | 'run'>, deps: ExecutorDeps): Promise<CallsOutcome> {
+  const outcome: CallsOutcome = { failures: [], goneJobs: new Set() }
+  for (const call of calls) {
+    try {
+      const result = await performCall(deps.api, call)
+      if (result === 'gone' && call.type === 'deleteJob') outcome.goneJobs.add(`${call.namespace}/${call.name}`)
+      deps.logger.debug({ call: describeCall(call), result }, 'done')
+    } catch (err) {
+      outcome.failures.push({ call, err })
+      reportFailure(deps, target.run, target.kind, describeCall(call), err, call.type === 'setJobTtl' ? 'JobTtlRelease' : call.type === 'deleteRun' ? 'Retention' : 'CancelPropagation')
+    }
+  }
+  return outcome
+}
+
+/**
+ * `written` (or `unchanged`: nothing to write), `conflict` (409: the object changed since the plan
+ * was made from it) or `gone` (404). Any other failure is reported and thrown.
+ */
+export type StatusWriteResult = 'written' | 'unchanged' | 'conflict' | 'gone'
+
+export async function writeStatus(change: StatusChange | undefined, target: ExecuteTarget, deps: ExecutorDeps): Promise<StatusWriteResult> {
+  if (!change) return 'unchanged'
+  const next = buildStatusUpdate(target.run, change, new Date(target.nowMs))
+  if (sameStatus(target.run.status, next)) return 'unchanged'
+  try {
+    await deps.api.replaceStatus(target.kind, { ...target.run, status: next })
+    return 'written'
+  } catch (err) {
+    const code = statusOf(err)
+    if (code === 409) return 'conflict'
+    if (code === 404) return 'gone'
+    reportFailure(deps, target.run, target.kind, `update status of ${target.kind.kind} ${target.run.metadata?.namespace}/${target.run.metadata?.name}`, err, 'StatusUpdate')
+    throw err
+  }
 }
 
 export function runEffects(deps: ExecutorDeps, target: Pick<ExecuteTarget, 'kind' | 'run'>, effects: readonly Effect[]): void {
@@ -129,45 +165,10 @@ export function runEffects(deps: ExecutorDeps, target: Pick<ExecuteTarget, 'kind
   }
 }
 
-/**
- * Called once the calls have run, with the Jobs they removed for good (`namespace/name`). It may
- * return the plan as it stands now — typically: the Jobs just deleted are gone, so the run can be
- * Cancelled in this very pass instead of after their watch events — whose status, effects and
- * requeue then replace the original plan's (its calls are not made again).
- */
-export type Replan = (goneJobs: ReadonlySet<string>) => Plan | undefined
-
-export async function executePlan(original: Plan, target: ExecuteTarget, deps: ExecutorDeps, replan?: Replan): Promise<ExecuteOutcome> {
-  const failures: Array<{ call: Call; err: unknown }> = []
-  const goneJobs = new Set<string>()
-  for (const call of original.calls) {
-    try {
-      const result = await performCall(deps.api, call)
-      if (result === 'gone' && call.type === 'deleteJob') goneJobs.add(`${call.namespace}/${call.name}`)
-      deps.logger.debug({ call: describeCall(call), result }, 'done')
-    } catch (err) {
-      failures.push({ call, err })
-      reportFailure(deps, target.run, target.kind, describeCall(call), err, call.type === 'setJobTtl' ? 'JobTtlRelease' : call.type === 'deleteRun' ? 'Retention' : 'CancelPropagation')
-    }
-  }
-
-  const plan: Plan = (goneJobs.size > 0 ? replan?.(goneJobs) : undefined) ?? original
-  if (plan.status) {
-    const next = buildStatusUpdate(target.run, plan.status, new Date(target.nowMs))
-    if (!sameStatus(target.run.status, next)) {
-      try {
-        await deps.api.replaceStatus(runResource(target.kind), { ...target.run, status: next })
-      } catch (err) {
-        const code = statusCodeOf(err)
-        if (code === 409) return 'conflict'
-        if (code === 404) return 'gone'
-        reportFailure(deps, target.run, target.kind, `update status of ${target.kind.kind} ${target.run.metadata?.namespace}/${target.run.metadata?.name}`, err, 'StatusUpdate')
-        throw err
-      }
-    }
-  }
-
-  runEffects(deps, target, plan.effects)
-  if (failures.length > 0) throw new PlanCallsFailed(failures, plan.requeueAfterMs)
-  return 'done'
+/** A Warning Event about a failed API call, with the stable reason of errors.ts. */
+export function reportFailure(deps: Pick<ExecutorDeps, 'recorder' | 'logger'>, regarding: KubeObject, kind: RunKind, what: string, err: unknown, action: string): void {
+  const { reason, transient, statusCode } = classifyError(err)
+  // The controller logs the failed reconcile (with every message) once; this line is detail.
+  deps.logger.debug({ statusCode, reason, object: `${regarding.metadata?.namespace}/${regarding.metadata?.name}`, message: errorMessage(err) }, `${what} failed`)
+  deps.recorder?.warning(referenceTo(regarding, { apiVersion: apiVersionOf(kind), kind: kind.kind }), reason, `${what} failed: ${errorMessage(err)}`, { action, transient })
 }

@@ -44,7 +44,7 @@ export function isWatchedRecord(job: RecordedJob): boolean {
   return job.observedAtMs !== undefined && !job.stepFinished
 }
 
-export function reasonFor(job: RecordedJob): typeof REASON_JOB_MISSING | typeof REASON_WORKFLOW_JOB_MISSING {
+function reasonFor(job: RecordedJob): typeof REASON_JOB_MISSING | typeof REASON_WORKFLOW_JOB_MISSING {
   return job.source === 'step' ? REASON_WORKFLOW_JOB_MISSING : REASON_JOB_MISSING
 }
 

@@ -4,13 +4,15 @@
  * timing:
  * - when this process first saw a run's cancel (millisecond precision; the condition has seconds);
  * - when a Job was seen deleted (its watch event), so the Job-missing grace period starts then
- *   rather than at the next reconcile.
- * Both maps are bounded.
+ *   rather than at the next reconcile;
+ * - which version of a run lost a status-write conflict, so the pass that follows reads the run
+ *   from the API server instead of a cache that has not caught up yet.
+ * Every map is bounded.
  */
 
 const MAX_ENTRIES = 50_000
 
-function remember(map: Map<string, number>, key: string, value: number): void {
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
   map.delete(key)
   map.set(key, value)
   if (map.size > MAX_ENTRIES) {
@@ -22,6 +24,8 @@ function remember(map: Map<string, number>, key: string, value: number): void {
 export class ReconcileMemory {
   readonly #cancelSeen = new Map<string, number>()
   readonly #jobGone = new Map<string, number>()
+  /** uid → the resourceVersion whose status write lost a conflict. */
+  readonly #stale = new Map<string, string>()
 
   /** When the cancel of run `uid` was first seen; records `nowMs` the first time. */
   cancelSeenAt(uid: string, nowMs: number): number {
@@ -33,6 +37,22 @@ export class ReconcileMemory {
 
   forgetRun(uid: string): void {
     this.#cancelSeen.delete(uid)
+    this.#stale.delete(uid)
+  }
+
+  /** A status write made from this version of the run lost a conflict: a newer version exists. */
+  noteConflict(run: { metadata?: { uid?: string; resourceVersion?: string } }): void {
+    const { uid, resourceVersion } = run.metadata ?? {}
+    if (uid !== undefined && resourceVersion !== undefined) remember(this.#stale, uid, resourceVersion)
+  }
+
+  /** Whether this is the version that lost a conflict (the cache has not caught up); forgets it either way. */
+  takeStale(run: { metadata?: { uid?: string; resourceVersion?: string } }): boolean {
+    const { uid, resourceVersion } = run.metadata ?? {}
+    if (uid === undefined) return false
+    const stale = this.#stale.get(uid)
+    this.#stale.delete(uid)
+    return stale !== undefined && stale === resourceVersion
   }
 
   /** A Job `namespace/name` was deleted (watch event) or answered 404 at `atMs`; the earliest sighting wins. */

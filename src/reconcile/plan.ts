@@ -11,7 +11,10 @@ import { planJobTtl } from './job-ttl.ts'
 import { emptyPlan, mergePlans, type Plan, type PlanConfig } from './plan-types.ts'
 import { isBeingDeleted } from './refs.ts'
 
-/** Longest delay a plan asks for: long deadlines are re-planned instead (Node timers overflow past ~24.8 days). */
+/**
+ * Longest delay a plan asks for: a far deadline (retention defaults to 30 days) is planned again
+ * every 6 h from fresh state rather than left to one timer for weeks.
+ */
 export const MAX_REQUEUE_MS = 6 * 3600 * 1000
 
 export interface RunState {

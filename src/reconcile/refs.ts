@@ -9,14 +9,12 @@
  *   status.workflow.steps[]        { name, phase, jobRef: { name, namespace?, uid? }, jobObservedAt? }
  */
 import { isJsonObject, type Condition, type JsonObject, type KubeObject } from '../kube/objects.ts'
-import { isTerminalPhase, type RunKind } from '../kube/run-kinds.ts'
+import { cancelRequested, isTerminalPhase, type RunKind } from '../kube/run-kinds.ts'
 import { parseRfc3339 } from '../status/rfc3339.ts'
 
-/** SPEC §1: `spec.cancel: true` or `spec.desiredState: Cancelled` (the webhook keeps both in step). */
+/** SPEC §1: the run's spec asks for cancellation (the one check, run-kinds.ts cancelRequested). */
 export function isCancelRequested(run: KubeObject): boolean {
-  const spec = run.spec
-  if (!isJsonObject(spec)) return false
-  return spec.cancel === true || spec.desiredState === 'Cancelled'
+  return cancelRequested(run.spec)
 }
 
 export function phaseOf(obj: KubeObject | undefined): string | undefined {

@@ -11,20 +11,20 @@
  * switches deletes off: passes do nothing and schedule nothing (like retentionEnabled: false).
  */
 import type { Config } from '../config.ts'
-import { runKindByName } from '../kube/run-kinds.ts'
-import type { KubeObject } from '../kube/objects.ts'
-import type { Logger } from '../log.ts'
+import { done, requeueAfter, type Reconciler, type ReconcileRequest } from '../controller/reconcile.ts'
+import type { Lister } from '../controller/store.ts'
 import { referenceTo } from '../events/recorder.ts'
-import type { Reconciler, ReconcileRequest } from '../reconciler/controller.ts'
-import type { RunguardApi } from './api.ts'
+import type { KubeObject } from '../kube/objects.ts'
+import type { ResourceClient } from '../kube/resource-client.ts'
+import { runKindByName } from '../kube/run-kinds.ts'
+import type { Logger } from '../log.ts'
 import { performCall, reportFailure, type EventSink } from './executor.ts'
 import { clampDelay } from './plan.ts'
+import { inScope } from './run-reconciler.ts'
 import { apiVersionOf, nameOf } from './refs.ts'
-import type { ObjectCache } from './reconciler.ts'
-import { inScope } from './reconciler.ts'
 import { planRetentionPass, RETENTION_BACKLOG_DELAY_MS, retentionDeadline, type RetentionConfig } from './retention.ts'
 
-export const RETENTION_KIND = 'AgentRunRetention'
+const RETENTION_KIND = 'AgentRunRetention'
 const PASS_NAME = 'pass'
 const MAX_WARNED = 10_000
 
@@ -42,8 +42,8 @@ export function retentionDelay(run: KubeObject, config: RetentionConfig, nowMs: 
 export interface RetentionReconcilerDeps {
   config: RetentionConfig & Pick<Config, 'retentionEnabled' | 'namespaces'>
   /** The AgentRun cache. */
-  cache: ObjectCache
-  api: RunguardApi
+  cache: Lister
+  api: ResourceClient
   recorder: EventSink | undefined
   logger: Logger
   clock?: () => number
@@ -56,9 +56,9 @@ export function createRetentionReconciler(deps: RetentionReconcilerDeps): Reconc
   const windows = new Map<string, { startMs: number; deleted: number }>()
 
   return async (request) => {
-    if (!deps.config.retentionEnabled || !inScope(deps.config.namespaces, request.namespace)) return {}
+    if (!deps.config.retentionEnabled || !inScope(deps.config.namespaces, request.namespace)) return done()
     // A cap ≤ 0 disables retention deletes: nothing to plan, nothing to schedule.
-    if (!(deps.config.retentionMaxDeletesPerNamespace > 0)) return {}
+    if (!(deps.config.retentionMaxDeletesPerNamespace > 0)) return done()
     const nowMs = clock()
     let window = windows.get(request.namespace)
     if (!window || nowMs - window.startMs >= RETENTION_BACKLOG_DELAY_MS) window = { startMs: nowMs, deleted: 0 }
@@ -70,7 +70,7 @@ export function createRetentionReconciler(deps: RetentionReconcilerDeps): Reconc
     const pass = planRetentionPass(runs, { ...deps.config, retentionMaxDeletesPerNamespace: Math.max(1, budget) }, nowMs)
     if (budget <= 0) {
       // This window's deletes are used up: come back when it ends (or at the next deadline, if sooner).
-      return pass.deletes.length > 0 ? { requeueAfterMs: clampDelay(windowEndsInMs) } : pass.requeueAfterMs === undefined ? {} : { requeueAfterMs: clampDelay(pass.requeueAfterMs) }
+      return requeueAfter(pass.deletes.length > 0 ? clampDelay(windowEndsInMs) : nextPass(pass.requeueAfterMs))
     }
 
     for (const { run, message } of pass.problems) {
@@ -95,7 +95,11 @@ export function createRetentionReconciler(deps: RetentionReconcilerDeps): Reconc
     }
     if (pass.deferred > 0) deps.logger.info({ namespace: request.namespace, deferred: pass.deferred }, 'retention cap reached; the rest waits for the next pass')
     if (failed !== undefined) throw failed
-    if (pass.deferred > 0) return { requeueAfterMs: clampDelay(windowEndsInMs) }
-    return pass.requeueAfterMs === undefined ? {} : { requeueAfterMs: clampDelay(pass.requeueAfterMs) }
+    return requeueAfter(pass.deferred > 0 ? clampDelay(windowEndsInMs) : nextPass(pass.requeueAfterMs))
   }
+}
+
+/** The next deadline, clamped; undefined when nothing is due later. */
+function nextPass(requeueAfterMs: number | undefined): number | undefined {
+  return requeueAfterMs === undefined ? undefined : clampDelay(requeueAfterMs)
 }

@@ -8,7 +8,7 @@
  */
 import type { KubeObject } from '../kube/objects.ts'
 import { LABEL_AGENT_RUN, LABEL_ORCHESTRATION_RUN, LABEL_TOOL_RUN, isTerminalPhase, type RunKindName } from '../kube/run-kinds.ts'
-import type { ReconcileRequest } from '../reconciler/controller.ts'
+import type { ReconcileRequest } from '../controller/reconcile.ts'
 import { phaseOf, runtimeLabel } from './refs.ts'
 
 /** The runs a Job or Workflow belongs to: by label, else by ownerReference. */

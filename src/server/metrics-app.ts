@@ -4,6 +4,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Metrics } from '../metrics.ts'
+import { health } from './health.ts'
 
 export function buildMetricsApp(metrics: Metrics, isReady: () => boolean): FastifyInstance {
   const app = Fastify({ logger: false })
@@ -11,7 +12,7 @@ export function buildMetricsApp(metrics: Metrics, isReady: () => boolean): Fasti
     const body = await metrics.registry.metrics()
     return reply.type(metrics.registry.contentType).send(body)
   })
-  app.get('/livez', async () => 'ok')
-  app.get('/readyz', async (_request, reply) => (isReady() ? 'ok' : reply.code(503).send('not ready')))
+  // Loaded with the app (listen, ready or inject), so callers keep a synchronous factory.
+  void app.register(health, { isReady })
   return app
 }

@@ -1,39 +1,31 @@
 /**
- * The webhook HTTP adapter: decode → dispatch → encode, nothing else (STYLE §2). One Fastify
- * route per path declared in `webhooks/`; policy lives in src/admission and knows no HTTP.
+ * The webhook's Fastify app: the health routes and, per path declared in `webhooks/`, one route
+ * that is the HTTP adapter alone (STYLE §2) — decode the AdmissionReview, call the path's
+ * AdmissionHandler, send the review it returns. Policy and decision reporting (metrics, Events,
+ * the log line per decision) live in src/admission. What stays here is HTTP: body limit, content
+ * type, malformed bodies (a JSON 4xx and one log line) and the request metrics by HTTP code.
  */
 import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import type { WebhookDefinition, WebhookMode } from '../admission/definition.ts'
-import { formatFieldErrors } from '../admission/field-errors.ts'
-import { repairWarning } from '../admission/mutators/status.ts'
-import { decodeReview, reviewAdmission } from '../admission/review.ts'
-import type { AdmissionRequest, Decision } from '../admission/types.ts'
+import type { WebhookDefinition } from '../admission/definition.ts'
+import { admissionHandlers, type AdmissionHandler } from '../admission/handler.ts'
+import { reportDecisions, type AdmissionEventSink, type AdmissionObserver } from '../admission/observer.ts'
+import { decodeReview } from '../admission/review.ts'
 import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
-import { sanitizeMessage } from '../events/sanitize.ts'
 import type { Metrics } from '../metrics.ts'
-
-/** What the webhook needs of the event recorder (src/events). Sending never blocks the answer. */
-export interface AdmissionEventSink {
-  warning(regarding: EventTarget, reason: string, message: string, options?: { action?: string }): void
-}
-
-export interface EventTarget {
-  apiVersion: string
-  kind: string
-  name: string
-  namespace?: string
-  uid?: string
-}
+import { health } from './health.ts'
 
 export interface WebhookAppOptions {
   config: Config
   logger: Logger
   metrics: Metrics
-  events: AdmissionEventSink | undefined
   webhooks: readonly WebhookDefinition[]
-  /** Serving pair; omitted only in tests that use inject(). */
+  /** Where decisions are reported; default reportDecisions() with `events`, `metrics` and `logger`. */
+  observer?: AdmissionObserver
+  /** The event recorder for the default observer; undefined: Events are off. */
+  events?: AdmissionEventSink | undefined
+  /** Serving pair; without it the app serves plain HTTP, which only inject() uses (tests, bench). */
   https?: { cert: string; key: string }
   /** The API server may send several MiB (object + oldObject); default 16 MiB. */
   bodyLimit?: number
@@ -42,68 +34,40 @@ export interface WebhookAppOptions {
   isReady?: () => boolean
 }
 
-export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
-
-interface PathGroup {
-  path: string
-  mode: WebhookMode
-  definitions: WebhookDefinition[]
-}
-
-/** Groups definitions by path; a path serving both modes is a definition bug, caught at start. */
-export function groupByPath(webhooks: readonly WebhookDefinition[]): PathGroup[] {
-  const groups = new Map<string, PathGroup>()
-  for (const definition of webhooks) {
-    const group = groups.get(definition.path)
-    if (!group) {
-      groups.set(definition.path, { path: definition.path, mode: definition.mode, definitions: [definition] })
-    } else if (group.mode !== definition.mode) {
-      throw new Error(`webhook ${definition.name}: path ${definition.path} already serves ${group.mode} webhooks`)
-    } else {
-      group.definitions.push(definition)
-    }
-  }
-  return [...groups.values()]
-}
-
-/** W3C trace context when the caller sent one, so our log line joins the API server's trace. */
-function traceId(request: FastifyRequest): string {
-  const header = request.headers.traceparent
-  const parts = typeof header === 'string' ? header.split('-') : []
-  return parts.length >= 4 && /^[0-9a-f]{32}$/.test(parts[1] ?? '') ? (parts[1] as string) : randomBytes(16).toString('hex')
-}
-
-function eventTarget(request: AdmissionRequest): EventTarget {
-  const object = request.object ?? request.oldObject ?? undefined
-  const kind = request.kind
-  return {
-    apiVersion: kind.group ? `${kind.group}/${kind.version}` : kind.version,
-    kind: kind.kind,
-    name: request.name ?? object?.metadata?.name ?? object?.metadata?.generateName ?? '<unnamed>',
-    namespace: request.namespace,
-    // On CREATE the API server assigns a fresh uid to every attempt, for an object that was never
-    // stored; naming it would split one repeated problem into a series per attempt.
-    uid: request.operation === 'CREATE' ? undefined : object?.metadata?.uid,
-  }
-}
+const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
 
 export async function buildWebhookApp(options: WebhookAppOptions): Promise<FastifyInstance> {
-  const { config, metrics, webhooks } = options
-  const logger = options.logger
-  const now = options.now ?? (() => new Date())
+  const { metrics, logger } = options
   const app: FastifyInstance = Fastify({
-    // Our own logger writes the one line per decision; Fastify's per-request child loggers and
-    // request/response lines would cost on every admission call and double the output.
+    // Decisions are logged by the observer, one line each; Fastify's per-request child loggers
+    // and request/response lines would cost on every admission call and double the output.
     logger: false,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
     return503OnClosing: true,
   })
+  await app.register(health, { isReady: options.isReady })
+  const handlers = admissionHandlers(options.webhooks, {
+    config: options.config,
+    observer: options.observer ?? reportDecisions({ metrics, logger, events: options.events }),
+    now: options.now ?? (() => new Date()),
+  })
+  await app.register(admissionRoutes, { handlers, metrics, logger })
+  return app
+}
 
+interface AdmissionRoutesOptions {
+  handlers: readonly AdmissionHandler[]
+  metrics: Metrics
+  logger: Logger
+}
+
+async function admissionRoutes(app: FastifyInstance, { handlers, metrics, logger }: AdmissionRoutesOptions): Promise<void> {
   // The API server always sends application/json; anything else is a client mistake (415).
   app.removeContentTypeParser(['text/plain'])
 
-  // Malformed bodies (bad JSON, wrong content type, too large) get a JSON 4xx and one log line.
+  // Bodies refused before the route runs (bad JSON, wrong content type, too large) get a JSON 4xx
+  // and one log line; a throw from the route is a 5xx with its stack.
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
     const statusCode = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500
     const webhook = request.routeOptions.url ?? request.url
@@ -113,121 +77,54 @@ export async function buildWebhookApp(options: WebhookAppOptions): Promise<Fasti
     void reply.code(statusCode).send({ message: err.message, code: err.code ?? 'Error' })
   })
 
-  app.get('/livez', async () => 'ok')
-  app.get('/readyz', async (_request, reply) => {
-    if (options.isReady && !options.isReady()) return reply.code(503).send('not ready')
-    return 'ok'
-  })
-
-  for (const group of groupByPath(webhooks)) {
-    const routes = group.definitions.flatMap((d) => d.routes)
-    const webhookOf = new Map(group.definitions.flatMap((d) => d.routes.map((r) => [r, d.name] as const)))
-    // Labelled children resolved once per path: every admission call touches these.
-    const answered = metrics.webhookRequests.labels({ webhook: group.path, code: '200' })
-    const latency = metrics.webhookLatency.labels({ webhook: group.path })
-    const inFlight = metrics.webhookInFlight.labels({ webhook: group.path })
-    const decisions = new Map<string, { inc: () => void }>()
-    const countDecision = (labels: { kind: string; operation: string; allowed: string; reason: string }) => {
-      const key = `${labels.kind}|${labels.operation}|${labels.allowed}|${labels.reason}`
-      let child = decisions.get(key)
-      if (!child) {
-        child = metrics.admissionDecisions.labels({ webhook: group.path, ...labels })
-        decisions.set(key, child)
-      }
-      child.inc()
-    }
-    answered.inc(0)
-
-    app.post(group.path, async (request: FastifyRequest, reply: FastifyReply) => {
-      const started = process.hrtime.bigint()
-      const endTimer = latency.startTimer()
-      inFlight.inc()
-      try {
+  for (const handler of handlers) {
+    app.post(
+      handler.path,
+      instrumented(metrics, handler.path, (request, reply) => {
+        const trace = { started: process.hrtime.bigint(), id: () => traceId(request) }
         const decoded = decodeReview(request.body)
         if ('error' in decoded) {
-          metrics.webhookRequests.inc({ webhook: group.path, code: '400' })
-          logger.warn({ webhook: group.path, trace: traceId(request), error: decoded.error }, 'malformed admission review')
-          return reply.code(400).send({ message: decoded.error, code: 'BadRequest' })
+          logger.warn({ webhook: handler.path, trace: trace.id(), error: decoded.error }, 'malformed admission review')
+          reply.code(400)
+          return { message: decoded.error, code: 'BadRequest' }
         }
-        const outcome = reviewAdmission(routes, group.mode, decoded.request, config, now())
-        const { decision } = outcome
-        const req = decoded.request
-        emitEvents(options, req, decision)
-        answered.inc()
-        countDecision({
-          kind: req.kind.kind,
-          operation: req.operation,
-          allowed: String(decision.allowed),
-          reason: decision.reason,
-        })
-        if (decision.bypassedBy) metrics.breakGlassBypasses.inc({ kind: req.kind.kind, user: decision.bypassedBy })
-        if (decision.repairs) {
-          const { writer, repairs } = decision.repairs
-          for (const { field, action } of repairs) metrics.statusRepairs.inc({ kind: req.kind.kind, field, action, writer })
-        }
-        logDecision(logger, {
-          webhook: (outcome.route && webhookOf.get(outcome.route)) ?? 'unhandled',
-          request: req,
-          decision,
-          trace: () => traceId(request),
-          micros: Number((process.hrtime.bigint() - started) / 1000n),
-        })
-        return reply.code(200).send(outcome.review)
-      } finally {
-        inFlight.dec()
-        endTimer()
-      }
-    })
-  }
-  return app
-}
-
-function emitEvents(options: WebhookAppOptions, request: AdmissionRequest, decision: Decision): void {
-  // Dry runs promise no side effects (sideEffects: NoneOnDryRun), so they never emit Events.
-  if (!options.events || request.dryRun) return
-  if (decision.invalidSpec.length > 0) {
-    options.events.warning(eventTarget(request), 'InvalidSpec', formatFieldErrors(decision.invalidSpec), { action: 'Admission' })
-  }
-  if (decision.repairs) {
-    const message = `status write by ${decision.repairs.writer} repaired: ${decision.repairs.repairs.map(repairWarning).join('; ')}`
-    options.events.warning(eventTarget(request), 'StatusRepaired', message, { action: 'Admission' })
+        return handler.handle(decoded.request, trace)
+      }),
+    )
   }
 }
 
-interface DecisionLog {
-  webhook: string
-  request: AdmissionRequest
-  decision: Decision
-  /** Computed only when a line is written: a random id per allowed request would be wasted. */
-  trace: () => string
-  micros: number
+/** Admission answers from memory, so a route is synchronous: no promise per request. */
+type Route = (request: FastifyRequest, reply: FastifyReply) => unknown
+
+/**
+ * controller-runtime's webhook request metrics around one path's route: answers by HTTP code,
+ * latency, requests in flight. A throw is counted by the error handler instead.
+ */
+function instrumented(metrics: Metrics, path: string, route: Route): Route {
+  // Labelled children resolved once per path: every admission call touches these.
+  const answered = metrics.webhookRequests.labels({ webhook: path, code: '200' })
+  const latency = metrics.webhookLatency.labels({ webhook: path })
+  const inFlight = metrics.webhookInFlight.labels({ webhook: path })
+  answered.inc(0)
+  return (request, reply) => {
+    const endTimer = latency.startTimer()
+    inFlight.inc()
+    try {
+      const answer = route(request, reply)
+      if (reply.statusCode === 200) answered.inc()
+      else metrics.webhookRequests.inc({ webhook: path, code: String(reply.statusCode) })
+      return answer
+    } finally {
+      inFlight.dec()
+      endTimer()
+    }
+  }
 }
 
-function logDecision(logger: Logger, { webhook, request, decision, trace, micros }: DecisionLog): void {
-  const level = decision.bypassedBy || decision.reason === 'UnhandledResource' ? 'warn' : decision.allowed && !decision.repairs ? 'debug' : 'info'
-  if (!logger.isLevelEnabled(level)) return
-  const fields = {
-    webhook,
-    uid: request.uid,
-    trace: trace(),
-    kind: request.kind.kind,
-    subResource: request.subResource,
-    operation: request.operation,
-    namespace: request.namespace,
-    name: request.name,
-    user: request.userInfo?.username,
-    dryRun: request.dryRun === true,
-    allowed: decision.allowed,
-    reason: decision.reason,
-    // Denial messages quote offending values; logs get the same redaction as Events.
-    message: decision.message === undefined ? undefined : sanitizeMessage(decision.message),
-    warnings: decision.warnings.length > 0 ? decision.warnings : undefined,
-    patchOps: decision.patch?.length,
-    micros,
-  }
-  if (decision.bypassedBy) logger.warn({ ...fields, bypassedBy: decision.bypassedBy }, 'status rules bypassed by break-glass identity')
-  else if (decision.reason === 'UnhandledResource') logger.warn(fields, 'admission request for a resource no webhook route handles; admitted')
-  else if (!decision.allowed) logger.info(fields, 'admission denied')
-  else if (decision.repairs) logger.info({ ...fields, writer: decision.repairs.writer, repairs: decision.repairs.repairs }, 'controller status write repaired')
-  else logger.debug(fields, 'admission allowed')
+/** W3C trace context when the caller sent one, so our log line joins the API server's trace. */
+function traceId(request: FastifyRequest): string {
+  const header = request.headers.traceparent
+  const parts = typeof header === 'string' ? header.split('-') : []
+  return parts.length >= 4 && /^[0-9a-f]{32}$/.test(parts[1] ?? '') ? (parts[1] as string) : randomBytes(16).toString('hex')
 }

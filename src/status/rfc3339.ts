@@ -81,3 +81,11 @@ export function compareInstants(a: Instant, b: Instant): number {
 export function formatRfc3339(now: Date): string {
   return now.toISOString()
 }
+
+/**
+ * The same instant as metav1.MicroTime spells it (Lease times, events.k8s.io eventTime): six
+ * fractional digits, `2026-11-23T11:00:00.123000Z`. JavaScript time has milliseconds only.
+ */
+export function formatMicroTime(now: Date): string {
+  return formatRfc3339(now).replace(/Z$/, '000Z')
+}

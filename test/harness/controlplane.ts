@@ -18,13 +18,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { stringify } from 'yaml'
-import {
-  createCertificateAuthority,
-  createServiceAccountKeyPair,
-  issueClientCertificate,
-  issueServingCertificate,
-  type IssuedCertificate,
-} from '../../src/certs/generate.ts'
+import { createCertificateAuthority, issueServingCertificate, type CertificateAuthority, type IssuedCertificate } from '../../src/certs/generate.ts'
+import { createServiceAccountKeyPair, issueClientCertificate } from '../helpers/certs.ts'
 import {
   groupGone,
   recordGroup,
@@ -67,14 +62,30 @@ export interface ControlPlaneOptions {
   controllers?: readonly string[]
   /** Start kube-controller-manager at all (default true). */
   controllerManager?: boolean
-  /** Extra kube-apiserver flags, appended last (so they win), e.g. `--v=4`. */
+  /** Extra kube-apiserver flags, appended last; a `--flag=value` replaces the default of that flag. */
   apiServerArgs?: string[]
-  /** Extra kube-controller-manager flags, appended last. */
+  /** Extra kube-controller-manager flags, appended last; a `--flag=value` replaces the default of that flag. */
   controllerManagerArgs?: string[]
   /** Install SIGINT/SIGTERM/SIGHUP handlers that kill the processes (default true). */
   handleSignals?: boolean
   /** Progress lines; default silent. */
   log?: (message: string) => void
+  /**
+   * Sign everything with this CA instead of a new one (the node harness issues kubelet and
+   * component identities with it, and the API server's kubelet client certificate before start).
+   */
+  ca?: CertificateAuthority
+  /**
+   * Run every component inside this network namespace (a path such as `/run/netns/<name>`, entered
+   * with `nsenter --net`), e.g. the one a test node lives in. Default: the caller's own.
+   */
+  netns?: string
+  /**
+   * The address every component binds and every client dials; default 127.0.0.1. A non-loopback
+   * address (one of the network namespace's) also becomes the API server's advertised address, so
+   * the `kubernetes` Service gets an endpoint pods can reach.
+   */
+  host?: string
 }
 
 export interface CommandResult {
@@ -106,8 +117,10 @@ export interface ApiRequestOptions {
 }
 
 export interface ControlPlane {
-  /** `https://127.0.0.1:<port>` */
+  /** `https://<host>:<port>` (host 127.0.0.1 unless the `host` option said otherwise) */
   server: string
+  /** The address the components bind and clients dial. */
+  host: string
   /** Admin kubeconfig (client certificate with O=system:masters). */
   kubeconfigPath: string
   /** The cluster CA (signs the API server's serving certificate and the admin client certificate). */
@@ -151,9 +164,12 @@ export async function startControlPlaneForTest(t: TeardownHost, options: Control
   return cp
 }
 
-/** Prints the bin directory with etcd, kube-apiserver, kube-controller-manager and kubectl (building them once). */
-export async function controlPlaneBinDir(): Promise<string> {
-  const { code, stdout } = await run('bash', [BUILD_SCRIPT], { inheritStderr: true, timeoutMs: 60 * 60_000 })
+/**
+ * The bin directory with etcd, kube-apiserver, kube-controller-manager and kubectl (building them
+ * once); with `{ node: true }` also kubelet, kube-scheduler and kube-proxy.
+ */
+export async function controlPlaneBinDir(options: { node?: boolean } = {}): Promise<string> {
+  const { code, stdout } = await run('bash', [BUILD_SCRIPT, ...(options.node === true ? ['--node'] : [])], { inheritStderr: true, timeoutMs: 60 * 60_000 })
   const binDir = stdout.trim().split('\n').pop()
   if (code !== 0 || !binDir) throw new Error(`test/controlplane/build.sh failed (exit ${code})`)
   return binDir
@@ -176,14 +192,16 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
   const [etcdPort = 0, etcdPeerPort = 0, apiPort = 0, kcmPort = 0] = await freePorts(4)
   const ports = { etcd: etcdPort, etcdPeer: etcdPeerPort, apiServer: apiPort, controllerManager: kcmPort }
-  const server = `https://127.0.0.1:${apiPort}`
+  const host = options.host ?? '127.0.0.1'
+  const loopback = host.startsWith('127.')
+  const server = `https://${host}:${apiPort}`
 
   // PKI: one CA for serving and client certificates, an admin identity, the SA signing key pair.
-  const ca = await createCertificateAuthority({ commonName: 'runguard-test-cluster-ca', days: 30 })
+  const ca = options.ca ?? (await createCertificateAuthority({ commonName: 'runguard-test-cluster-ca', days: 30 }))
   const apiServing = await issueServingCertificate(ca, {
     commonName: 'kube-apiserver',
     dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-    ipAddresses: ['127.0.0.1', '10.0.0.1'],
+    ipAddresses: [...new Set(['127.0.0.1', '10.0.0.1', host])],
     days: 30,
   })
   const admin = await issueClientCertificate(ca, { commonName: 'runguard-test-admin', organizations: ['system:masters'], days: 30 })
@@ -208,8 +226,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const watchdog = startWatchdog(pgidFile, workDir, keepWorkDir)
   const processes: { etcd?: ManagedProcess; apiServer?: ManagedProcess; controllerManager?: ManagedProcess } = {}
   const start = (name: 'etcd' | 'kube-apiserver' | 'kube-controller-manager', args: string[]): ManagedProcess => {
+    const command = join(binDir, name)
     const managed = startProcess(
-      { name, command: join(binDir, name), args, logPath: join(logsDir, `${name}.log`) },
+      options.netns === undefined
+        ? { name, command, args, logPath: join(logsDir, `${name}.log`) }
+        : { name, command: 'nsenter', args: [`--net=${options.netns}`, '--', command, ...args], logPath: join(logsDir, `${name}.log`) },
       { handleSignals: options.handleSignals ?? true },
     )
     recordGroup(pgidFile, managed.pid)
@@ -219,19 +240,19 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const etcdArgs = [
     '--name=runguard-test',
     `--data-dir=${join(workDir, 'etcd')}`,
-    `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
-    `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
-    `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
-    `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
-    `--initial-cluster=runguard-test=http://127.0.0.1:${etcdPeerPort}`,
+    `--listen-client-urls=http://${host}:${etcdPort}`,
+    `--advertise-client-urls=http://${host}:${etcdPort}`,
+    `--listen-peer-urls=http://${host}:${etcdPeerPort}`,
+    `--initial-advertise-peer-urls=http://${host}:${etcdPeerPort}`,
+    `--initial-cluster=runguard-test=http://${host}:${etcdPeerPort}`,
     '--unsafe-no-fsync', // a throwaway member: durability buys nothing, fsync only slows writes
     '--log-level=warn',
   ]
-  const apiServerArgs = [
-    `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+  const apiServerArgs = overridden([
+    `--etcd-servers=http://${host}:${etcdPort}`,
     `--secure-port=${apiPort}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    `--bind-address=${host}`,
+    `--advertise-address=${host}`,
     `--cert-dir=${pkiDir}`, // unused with explicit TLS files, but keeps it away from /var/run/kubernetes
     `--tls-cert-file=${pki.apiCert}`,
     `--tls-private-key-file=${pki.apiKey}`,
@@ -242,14 +263,14 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     '--service-cluster-ip-range=10.0.0.0/24',
     '--authorization-mode=RBAC',
     // The `kubernetes` Service's endpoint may not be a loopback address; without this the
-    // reconciler logs a validation error every 10 s. Nothing here dials that Service.
-    '--endpoint-reconciler-type=none',
+    // reconciler logs a validation error every 10 s. Nothing here dials that Service -- except
+    // pods on a test node, which get a non-loopback `host` and so the usual lease reconciler.
+    `--endpoint-reconciler-type=${loopback ? 'none' : 'lease'}`,
     // With watches open (the controller manager's) a SIGTERM'd API server otherwise waits for
     // its 60 s HTTP shutdown timeout; this ends watches after 1 s, so a restart takes ~1 s.
     '--shutdown-watch-termination-grace-period=1s',
-    ...(options.apiServerArgs ?? []),
-  ]
-  const controllerManagerArgs = [
+  ], options.apiServerArgs)
+  const controllerManagerArgs = overridden([
     `--kubeconfig=${kubeconfigPath}`,
     `--authentication-kubeconfig=${kubeconfigPath}`,
     `--authorization-kubeconfig=${kubeconfigPath}`,
@@ -258,11 +279,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     `--root-ca-file=${pki.caCert}`,
     '--use-service-account-credentials',
     '--leader-elect=false',
-    '--bind-address=127.0.0.1',
+    `--bind-address=${host}`,
     `--secure-port=${kcmPort}`,
     `--cert-dir=${join(workDir, 'kube-controller-manager')}`,
-    ...(options.controllerManagerArgs ?? []),
-  ]
+  ], options.controllerManagerArgs)
 
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
@@ -279,7 +299,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
   const adminTls = { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem }
   const request = (method: string, path: string, body?: unknown, requestOptions: ApiRequestOptions = {}): Promise<ApiResponse> =>
-    httpsCall({ host: '127.0.0.1', port: apiPort, method, path, ...adminTls }, body, requestOptions)
+    httpsCall({ host, port: apiPort, method, path, ...adminTls }, body, requestOptions)
 
   const waitForApiServer = async (): Promise<void> => {
     const apiServer = processes.apiServer
@@ -302,7 +322,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     log(`control plane: work dir ${workDir}, API server ${server}`)
     processes.etcd = start('etcd', etcdArgs)
     await waitFor('etcd /health', timeoutMs, processes.etcd, async () => {
-      const response = await httpGet(`http://127.0.0.1:${etcdPort}/health`)
+      const response = await httpGet(`http://${host}:${etcdPort}/health`)
       return response.status === 200 && /"health":\s*"true"/.test(response.text) ? true : `HTTP ${response.status}: ${response.text}`
     })
     log(`control plane: etcd ready after ${Date.now() - startedAt} ms`)
@@ -314,7 +334,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       const kcm = start('kube-controller-manager', controllerManagerArgs)
       processes.controllerManager = kcm
       await waitFor('kube-controller-manager /healthz', timeoutMs, kcm, async () => {
-        const response = await httpsCall({ host: '127.0.0.1', port: kcmPort, method: 'GET', path: '/healthz', rejectUnauthorized: false }, undefined, {
+        const response = await httpsCall({ host, port: kcmPort, method: 'GET', path: '/healthz', rejectUnauthorized: false }, undefined, {
           timeoutMs: 5_000,
         })
         return response.status === 200 ? true : `HTTP ${response.status}: ${response.text.slice(-2000)}`
@@ -334,6 +354,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
   return {
     server,
+    host,
     kubeconfigPath,
     caPem: ca.certPem,
     adminCertificate: admin,
@@ -353,6 +374,16 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     pids: () => [processes.etcd, processes.apiServer, processes.controllerManager].flatMap((p) => (p?.running === true ? [p.pid] : [])),
     stop,
   }
+}
+
+/**
+ * `defaults` then `extra`, where a `--flag=value` in `extra` replaces the default of the same flag
+ * (list flags such as --authorization-mode would otherwise accumulate both).
+ */
+function overridden(defaults: string[], extra: readonly string[] = []): string[] {
+  const name = (arg: string): string => arg.split('=', 1)[0] ?? arg
+  const replaced = new Set(extra.filter((a) => a.startsWith('--') && a.includes('=')).map(name))
+  return [...defaults.filter((a) => !replaced.has(name(a))), ...extra]
 }
 
 /** True once every process group the control plane started is gone. */

@@ -11,19 +11,14 @@ import { KubeConfig } from '@kubernetes/client-node'
 import t from 'tap'
 import { LABEL_AGENT_RUN } from '../../src/kube/run-kinds.ts'
 import type { KubeObject } from '../../src/kube/objects.ts'
-import { apiResourceExists, createKubeInformer, JOB_RESOURCE } from '../../src/reconciler/informer.ts'
-import { runLeaderElection, type LeaderElectionConfig, type LeaderElector, type StoppedReason } from '../../src/reconciler/leader.ts'
+import { createKubeInformer } from '../../src/controller/informer.ts'
+import { runLeaderElection, type LeaderElectionConfig, type LeaderElector, type StoppedReason } from '../../src/controller/leader.ts'
+import { apiResourceExists } from '../../src/kube/discovery.ts'
+import { JOB_RESOURCE } from '../../src/kube/resources.ts'
 import { startControlPlane, type ControlPlane } from '../harness/controlplane.ts'
 
 const LEASE_NAMESPACE = 'runguard-system'
-const config: LeaderElectionConfig = {
-  leaseName: 'runguard-reconciler',
-  leaseNamespace: LEASE_NAMESPACE,
-  leaseDurationSeconds: 4,
-  leaseRenewDeadlineSeconds: 3,
-  leaseRetryPeriodSeconds: 1,
-  podName: 'runguard-test',
-}
+const config: LeaderElectionConfig = { namespace: LEASE_NAMESPACE, name: 'runguard-reconciler', durationSeconds: 4, renewDeadlineSeconds: 3, retryPeriodSeconds: 1 }
 const MICROTIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 
 async function waitUntil(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs: number): Promise<number> {
@@ -69,7 +64,7 @@ interface LeaseSpec {
 }
 
 async function readLease(cp: ControlPlane): Promise<LeaseSpec> {
-  const response = await cp.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${LEASE_NAMESPACE}/leases/${config.leaseName}`)
+  const response = await cp.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${LEASE_NAMESPACE}/leases/${config.name}`)
   if (response.status !== 200) throw new Error(`GET lease: HTTP ${response.status} ${response.text}`)
   return (response.body as { spec: LeaseSpec }).spec
 }

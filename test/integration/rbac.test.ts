@@ -32,10 +32,13 @@ import { EventRecorder } from '../../src/events/recorder.ts'
 import { kubeEventTransport } from '../../src/events/kube-transport.ts'
 import { JOB_RUN_LABELS, RUN_KINDS } from '../../src/kube/run-kinds.ts'
 import { silentLogger } from '../../src/log.ts'
-import { kubeRunguardApi, statusCodeOf } from '../../src/reconcile/api.ts'
+import { statusOf } from '../../src/kube/errors.ts'
+import { kubeResourceClient } from '../../src/kube/resource-client.ts'
 import { createMetrics } from '../../src/metrics.ts'
-import { apiResourceExists, createKubeInformer, JOB_RESOURCE, runResource, WORKFLOW_RESOURCE, type Informer } from '../../src/reconciler/informer.ts'
-import { runLeaderElection, type LeaderElectionConfig, type StoppedReason } from '../../src/reconciler/leader.ts'
+import { createKubeInformer, type Informer } from '../../src/controller/informer.ts'
+import { runLeaderElection, type LeaderElectionConfig, type StoppedReason } from '../../src/controller/leader.ts'
+import { apiResourceExists } from '../../src/kube/discovery.ts'
+import { JOB_RESOURCE, WORKFLOW_RESOURCE } from '../../src/kube/resources.ts'
 import { writeCertificateBundle } from '../../src/certs/write.ts'
 import { freePorts, startControlPlane, type ControlPlane } from '../harness/controlplane.ts'
 import { waitUntil as waitForValue } from '../harness/pods.ts'
@@ -412,18 +415,13 @@ t.test('RBAC: the ServiceAccount can do what each container needs and nothing el
   })
 
   await t.test('leader election on runguard-reconciler as the ServiceAccount; no other Lease', async (t) => {
-    const config: LeaderElectionConfig = {
-      leaseName: LEASE,
-      leaseNamespace: NAMESPACE,
-      leaseDurationSeconds: 4,
-      leaseRenewDeadlineSeconds: 3,
-      leaseRetryPeriodSeconds: 1,
-      podName: 'runguard-rbac-test',
-    }
+    const config: LeaderElectionConfig = { namespace: NAMESPACE, name: LEASE, durationSeconds: 4, renewDeadlineSeconds: 3, retryPeriodSeconds: 1 }
+    const identity = 'runguard-rbac-test'
     const stopped: StoppedReason[] = []
-    const elector = runLeaderElection({ config, kubeConfig: kubeConfig(), onStartedLeading: () => {}, onStoppedLeading: (reason) => void stopped.push(reason) })
+    const elector = runLeaderElection({ config, identity, kubeConfig: kubeConfig(), onStartedLeading: () => {}, onStoppedLeading: (reason) => void stopped.push(reason) })
     const other = runLeaderElection({
-      config: { ...config, leaseName: 'someone-else' },
+      config: { ...config, name: 'someone-else' },
+      identity,
       kubeConfig: kubeConfig(),
       onStartedLeading: () => {},
       onStoppedLeading: () => {},
@@ -446,7 +444,7 @@ t.test('RBAC: the ServiceAccount can do what each container needs and nothing el
     const kc = kubeConfig()
     t.equal(await apiResourceExists(kc, WORKFLOW_RESOURCE.group, WORKFLOW_RESOURCE.version, WORKFLOW_RESOURCE.plural), true, 'discovery of argoproj.io/v1alpha1')
     const informers: Informer[] = [
-      ...RUN_KINDS.map((kind) => createKubeInformer(kc, runResource(kind))),
+      ...RUN_KINDS.map((kind) => createKubeInformer(kc, kind)),
       ...JOB_RUN_LABELS.map((label) => createKubeInformer(kc, JOB_RESOURCE, { labelSelector: label })),
       createKubeInformer(kc, WORKFLOW_RESOURCE),
     ]
@@ -463,7 +461,7 @@ t.test('RBAC: the ServiceAccount can do what each container needs and nothing el
     t.ok(seen.includes('rbac-run'), 'the AgentRun is in the cache')
   })
 
-  await t.test('the reconciler\'s API adapter (src/reconcile/api.ts) as the ServiceAccount: every call it makes', async (t) => {
+  await t.test('the reconciler\'s resource client (src/kube/resource-client.ts) as the ServiceAccount: every call it makes', async (t) => {
     await cp.apply([
       {
         apiVersion: 'batch/v1',
@@ -475,7 +473,7 @@ t.test('RBAC: the ServiceAccount can do what each container needs and nothing el
       { apiVersion: 'tools.proompteng.ai/v1alpha1', kind: 'ToolRun', metadata: { name: 'rbac-tool', namespace: 'default' }, spec: { toolRef: { name: 't' } } },
       { apiVersion: 'orchestration.proompteng.ai/v1alpha1', kind: 'OrchestrationRun', metadata: { name: 'rbac-orch', namespace: 'default' }, spec: { orchestrationRef: { name: 'o' } } },
     ])
-    const api = kubeRunguardApi(kubeConfig())
+    const api = kubeResourceClient(kubeConfig())
     const attempt = async (what: string, call: () => Promise<unknown>): Promise<void> => {
       const outcome = await call().then(
         () => 'ok',
@@ -486,27 +484,26 @@ t.test('RBAC: the ServiceAccount can do what each container needs and nothing el
     const names: Record<string, string> = { AgentRun: 'rbac-run', ToolRun: 'rbac-tool', OrchestrationRun: 'rbac-orch' }
     for (const kind of RUN_KINDS) {
       const name = names[kind.kind] ?? ''
-      const resource = runResource(kind)
-      await attempt(`get ${kind.kind}`, () => api.get(resource, 'default', name))
-      await attempt(`merge-patch ${kind.kind} spec.cancel (cancel propagation to a child)`, () => api.mergePatch(resource, 'default', name, { spec: { cancel: true } }))
-      const current = await api.get(resource, 'default', name)
-      await attempt(`PUT ${kind.kind} /status (the status helper)`, () => api.replaceStatus(resource, { ...current, status: { phase: 'Running' } }))
+      await attempt(`get ${kind.kind}`, () => api.get(kind, 'default', name))
+      await attempt(`merge-patch ${kind.kind} spec.cancel (cancel propagation to a child)`, () => api.mergePatch(kind, 'default', name, { spec: { cancel: true } }))
+      const current = await api.get(kind, 'default', name)
+      await attempt(`PUT ${kind.kind} /status (the status helper)`, () => api.replaceStatus(kind, { ...current, status: { phase: 'Running' } }))
     }
     await attempt('get Job', () => api.get(JOB_RESOURCE, 'default', 'rbac-run-job'))
     await attempt('merge-patch Job ttlSecondsAfterFinished (TTL release)', () => api.mergePatch(JOB_RESOURCE, 'default', 'rbac-run-job', { spec: { ttlSecondsAfterFinished: 600 } }))
     await attempt('get Workflow', () => api.get(WORKFLOW_RESOURCE, 'default', 'rbac-wf'))
     await attempt('merge-patch Workflow spec.shutdown (cancel)', () => api.mergePatch(WORKFLOW_RESOURCE, 'default', 'rbac-wf', { spec: { shutdown: 'Terminate' } }))
     await attempt('delete Job, propagation Background (cancel)', () => api.delete(JOB_RESOURCE, 'default', 'rbac-run-job', { propagationPolicy: 'Background' }))
-    await attempt('delete AgentRun (retention)', () => api.delete(runResource(RUN_KINDS[0]!), 'default', 'rbac-run', { propagationPolicy: 'Background' }))
+    await attempt('delete AgentRun (retention)', () => api.delete(RUN_KINDS[0]!, 'default', 'rbac-run', { propagationPolicy: 'Background' }))
 
     const refused = async (what: string, call: () => Promise<unknown>): Promise<void> => {
       const code = await call().then(
         () => 200,
-        (err: unknown) => statusCodeOf(err),
+        (err: unknown) => statusOf(err),
       )
       t.equal(code, 403, `${what}: refused`)
     }
-    await refused('delete ToolRun', () => api.delete(runResource(RUN_KINDS[2]!), 'default', 'rbac-tool'))
+    await refused('delete ToolRun', () => api.delete(RUN_KINDS[2]!, 'default', 'rbac-tool'))
     await refused('list Roles in runguard-system (no RBAC reads)', async () => {
       await kubeConfig().makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ group: 'rbac.authorization.k8s.io', version: 'v1', namespace: NAMESPACE, plural: 'roles' })
     })
@@ -585,7 +582,7 @@ t.test('RBAC: the ServiceAccount can do what each container needs and nothing el
     for (const { label, answer } of await ask(cp, questionsFor(elsewhere, () => 'default'))) t.equal(answer, 'no', `refused: ${label.replace(' in default', ' in default (not watched)')}`)
     for (const { label, answer } of await ask(cp, questionsFor(elsewhere, () => undefined))) t.equal(answer, 'no', `refused: ${label}`)
 
-    const informer = createKubeInformer(kubeConfig(), runResource(RUN_KINDS[0]!), { namespaces: [WORKLOAD_NAMESPACE] })
+    const informer = createKubeInformer(kubeConfig(), RUN_KINDS[0]!, { namespaces: [WORKLOAD_NAMESPACE] })
     t.teardown(() => informer.stop())
     informer.start()
     await informer.waitForSync(AbortSignal.timeout(20_000)).then(

@@ -59,7 +59,7 @@ async function runningRun(kind: 'AgentRun' | 'ToolRun' | 'OrchestrationRun', nam
 }
 
 t.test('OrchestrationRun → child AgentRun → Job deleted, pods garbage-collected, both Cancelled', async (t) => {
-  const orch = await runningRun('OrchestrationRun', 'nightly')
+  await runningRun('OrchestrationRun', 'nightly')
   const child = await runningRun('AgentRun', 'nightly-step1', { 'agents.proompteng.ai/orchestration-run': 'nightly', 'agents.proompteng.ai/orchestration-step': 'step1' }, {
     runtimeRef: { type: 'job', name: 'nightly-step1-job', namespace: NS },
   })
@@ -72,8 +72,12 @@ t.test('OrchestrationRun → child AgentRun → Job deleted, pods garbage-collec
   const cancelAt = Date.now()
   await cancel(cp, runPath('OrchestrationRun', NS, 'nightly'))
   const childCancelled = await waitForObject(cp, runPath('AgentRun', NS, 'nightly-step1'), 'child spec.cancel', (o) => o.spec?.cancel === true)
-  t.pass(`the child AgentRun got spec.cancel: true (${Date.now() - cancelAt} ms)`)
-  t.ok(childCancelled)
+  t.comment(`the child AgentRun got spec.cancel: true (${Date.now() - cancelAt} ms)`)
+  t.same(
+    childCancelled.spec,
+    { ...(runManifest('AgentRun', NS, 'nightly-step1').spec as object), cancel: true, desiredState: 'Cancelled' },
+    'a merge patch: the child keeps the rest of its spec; the webhook filled in desiredState',
+  )
   await waitForGone(cp, jobPath(NS, 'nightly-step1-job'))
   t.pass('the child’s Job was deleted')
   for (const pod of pods) await waitForGone(cp, `/api/v1/namespaces/${NS}/pods/${pod.metadata.name}`)
@@ -85,17 +89,31 @@ t.test('OrchestrationRun → child AgentRun → Job deleted, pods garbage-collec
   t.equal(done.status?.startedAt, startedAt, 'startedAt untouched')
   t.ok(done.status?.finishedAt, 'finishedAt set')
   t.equal(done.status?.observedGeneration, 2, 'observedGeneration = metadata.generation (the cancel made it 2)')
-  t.equal(orch.metadata.name, 'nightly')
+  t.equal(condition(done, 'Cancelled')?.message, 'cancelled: every Job, Workflow and child run has stopped')
+  t.ok(Date.parse(done.status!.finishedAt!) >= Date.parse(childDone.status!.finishedAt!), 'the parent is Cancelled only once its child is')
 })
 
-t.test('ToolRun → its Job deleted → Cancelled', async (t) => {
+t.test('ToolRun → its Job deleted, pods garbage-collected → Cancelled', async (t) => {
   const run = await runningRun('ToolRun', 'lint')
   await create(cp, jobPath(NS), jobManifest(NS, 'lint-job', 'lint', { runKind: 'ToolRun', ownerUid: run.metadata.uid }))
-  await waitForJobPods(cp, NS, 'lint-job')
+  const pods = await waitForJobPods(cp, NS, 'lint-job')
+  const startedAt = (await get(cp, runPath('ToolRun', NS, 'lint')))?.status?.startedAt
+  const cancelAt = Date.now()
   await cancel(cp, runPath('ToolRun', NS, 'lint'))
-  await waitForGone(cp, jobPath(NS, 'lint-job'))
-  await waitForObject(cp, runPath('ToolRun', NS, 'lint'), 'ToolRun Cancelled', isCancelled('CancelRequested'))
-  t.pass('ToolRun Cancelled after its Job was deleted')
+  const done = await waitForObject(cp, runPath('ToolRun', NS, 'lint'), 'ToolRun Cancelled', (o) => o.status?.phase === 'Cancelled')
+  t.equal(await get(cp, jobPath(NS, 'lint-job')), undefined, 'the Job is gone once the run is Cancelled')
+  const cancelled = condition(done, 'Cancelled')
+  t.same(
+    cancelled && { status: cancelled.status, reason: cancelled.reason, message: cancelled.message },
+    { status: 'True', reason: 'CancelRequested', message: 'cancelled: every Job, Workflow and child run has stopped' },
+    'condition Cancelled=True, reason CancelRequested',
+  )
+  t.equal(done.status?.startedAt, startedAt, 'startedAt untouched')
+  t.ok(Date.parse(done.status?.finishedAt ?? '') >= cancelAt - 1000, 'finishedAt is the time of the cancel')
+  t.equal(done.status?.observedGeneration, 2, 'observedGeneration = metadata.generation (the cancel made it 2)')
+  for (const pod of pods) await waitForGone(cp, `/api/v1/namespaces/${NS}/pods/${pod.metadata.name}`)
+  const left = await cp.request('GET', `/api/v1/namespaces/${NS}/pods?labelSelector=${encodeURIComponent('batch.kubernetes.io/job-name=lint-job')}`)
+  t.same((left.body as { items: unknown[] }).items, [], 'the Job was deleted with its pods (propagationPolicy Background)')
 })
 
 t.test('AgentRun with an Argo Workflow: spec.shutdown Terminate, Cancelled once the Workflow stops', async (t) => {

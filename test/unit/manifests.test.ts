@@ -201,7 +201,7 @@ function checkDeployment(t: SubTest, objects: K8sObject[]): void {
   const admissionRule = policy.spec.ingress.find((r) => r.ports.some((p) => p.port === 8443))
   t.ok(admissionRule && admissionRule.from === undefined, '8443 open to any source (the API server is not selectable)')
   const metricsRule = policy.spec.ingress.find((r) => r.ports.some((p) => p.port === 9090))
-  t.same(metricsRule?.from, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], 'metrics only from the monitoring namespace')
+  t.equal(metricsRule?.from, undefined, 'metrics open to any source: a Prometheus in any namespace can scrape (issue 12)')
   t.same(metricsRule?.ports.map((p) => p.port), [9090, 9091])
 
   for (const o of objects) {

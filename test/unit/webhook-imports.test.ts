@@ -1,6 +1,6 @@
 /**
  * The webhook must stay within 100 MiB RSS, and @kubernetes/client-node alone costs ~85 MiB: the
- * webhook's module graph (src/server/main.ts and everything it imports) must not load it.
+ * webhook's module graph (src/cmd/webhook.ts and everything it imports) must not load it.
  *
  * A fresh `node` imports the module with a module.registerHooks() resolve hook installed first, so
  * every import and require() on the way is seen, and reports what it resolved and its RSS before
@@ -64,7 +64,7 @@ t.test('the probe sees client-node when a module does load it', async (t) => {
   t.comment(`src/events/kube-transport.ts: +${((reconciler.rssAfter - reconciler.rssBefore) / MiB).toFixed(1)} MiB RSS`)
 })
 
-for (const path of ['src/server/main.ts', 'src/events/recorder.ts', 'src/events/transport.ts', 'src/kube/rest.ts']) {
+for (const path of ['src/cmd/webhook.ts', 'src/events/recorder.ts', 'src/events/transport.ts', 'src/kube/rest.ts']) {
   t.test(`${path} does not load @kubernetes/client-node`, async (t) => {
     const result = await probe(path)
     t.ok(result.resolved.some((url) => url.endsWith(path)), 'the module itself was seen')

@@ -10,6 +10,7 @@
  */
 import type { MutationResult, Mutator, RuleContext } from '../types.ts'
 import { controllerIdentity } from '../writers.ts'
+import { runKindOf } from '../rules/upstream-read.ts'
 import { showValue } from '../field-errors.ts'
 import { NO_CHANGE_REPORT } from './report.ts'
 import { isJsonObject, type KubeObject, type RunStatus } from '../../kube/objects.ts'
@@ -34,7 +35,8 @@ export const mutateStatus: Mutator = (ctx: RuleContext, draft: KubeObject): Muta
   if (controller) {
     repairs.push(...raiseFinishedAt(oldStatus, result.status))
     const phase = result.status.phase
-    if (phase !== undefined && phase !== oldStatus.phase && !phasesOf(ctx.request.kind.kind).includes(phase as string)) {
+    // The kind by resource, as rule 9 reads it: request.kind.kind is free text to a direct caller.
+    if (phase !== undefined && phase !== oldStatus.phase && !phasesOf(runKindOf(ctx) ?? '').includes(phase as string)) {
       repairs.push({ field: 'phase', action: 'admitted', stored: oldStatus.phase, written: phase })
     }
   }

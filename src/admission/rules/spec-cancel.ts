@@ -13,17 +13,12 @@
 import { fieldError, ok, showValue } from '../field-errors.ts'
 import type { FieldError, RuleContext, RuleResult, ValidationRule } from '../types.ts'
 import { isJsonObject, type JsonObject } from '../../kube/objects.ts'
-import { isTerminalPhase } from '../../kube/run-kinds.ts'
+import { cancelRequested, isTerminalPhase } from '../../kube/run-kinds.ts'
 
 export const DESIRED_STATES = ['Running', 'Cancelled'] as const
 
 function isSet(value: unknown): boolean {
   return value !== undefined && value !== null
-}
-
-/** A spec asks for cancellation through either spelling. */
-export function cancelRequested(spec: unknown): boolean {
-  return isJsonObject(spec) && (spec.cancel === true || spec.desiredState === 'Cancelled')
 }
 
 /** rule 1: the types and values of the two fields. */

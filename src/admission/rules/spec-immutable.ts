@@ -67,20 +67,56 @@ export function immutableSpecSnapshot(obj: KubeObject | undefined): Record<Immut
   return snapshot
 }
 
-/** Upstream's canonicalizeForJsonHash: object keys sorted, undefined entries dropped, null kept. */
-function canonical(value: unknown): unknown {
-  if (value === null || value === undefined) return null
-  if (Array.isArray(value)) return value.map(canonical)
-  if (!isJsonObject(value)) return value
-  const output: Record<string, unknown> = {}
-  for (const key of Object.keys(value).sort()) {
-    if (value[key] !== undefined) output[key] = canonical(value[key])
+/** A piece of JSON text already written out, as opposed to a value still to be written. */
+class Text {
+  readonly text: string
+  constructor(text: string) {
+    this.text = text
   }
-  return output
 }
 
+/**
+ * `JSON.stringify(canonicalizeForJsonHash(value))` as upstream computes it — object keys sorted,
+ * undefined entries dropped, null kept — written without recursion: `runtime` and `implementation`
+ * are free-form, the API server decodes 10 000 levels, and a recursive walk overflows the stack
+ * at about 5 000 (an internal error that refused every update, a cancel included). Key order
+ * and the loss of an own `__proto__` key follow upstream's `output[key] = …` exactly, so the hash
+ * still equals the `status.specHash` upstream wrote.
+ */
 function canonicalJson(value: unknown): string {
-  return JSON.stringify(canonical(value))
+  const out: string[] = []
+  const todo: unknown[] = [value]
+  while (todo.length > 0) {
+    const item = todo.pop()
+    if (item instanceof Text) {
+      out.push(item.text)
+    } else if (item === null || item === undefined) {
+      out.push('null')
+    } else if (Array.isArray(item)) {
+      out.push('[')
+      todo.push(new Text(']'))
+      for (let i = item.length - 1; i >= 0; i--) {
+        todo.push(item[i])
+        if (i > 0) todo.push(new Text(','))
+      }
+    } else if (isJsonObject(item)) {
+      // Upstream fills a fresh object in sorted order and stringifies it, so integer-like keys
+      // come first (JavaScript's own-key order); filling one here gives the same order.
+      const shape: Record<string, true> = {}
+      for (const key of Object.keys(item).sort()) if (key !== '__proto__' && item[key] !== undefined) shape[key] = true
+      const keys = Object.keys(shape)
+      out.push('{')
+      todo.push(new Text('}'))
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i] as string
+        todo.push(item[key], new Text(`${JSON.stringify(key)}:`))
+        if (i > 0) todo.push(new Text(','))
+      }
+    } else {
+      out.push(JSON.stringify(item) ?? 'null')
+    }
+  }
+  return out.join('')
 }
 
 /** Upstream's hashAgentRunImmutableSpec: sha256 hex of the canonical JSON of the snapshot. */

@@ -90,9 +90,18 @@ export interface SpecPolicyResult {
 
 const MAX_SHOWN_KEY = 128
 
-/** `path[key]` as apimachinery writes map keys; a key can be any size, so the path shows at most 128 characters of it. */
+/** Line breaks and other control characters: shown as escapes so a key cannot split the one-line message. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
+const SHORT_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+
+/**
+ * `path[key]` as apimachinery writes map keys; a key can be any size, so the path shows at most
+ * 128 characters of it, and any text (a parameter key is free-form), so control characters are escaped.
+ */
 function keyPath(path: string, key: string): string {
-  return `${path}[${key.length > MAX_SHOWN_KEY ? `${key.slice(0, MAX_SHOWN_KEY - 3)}...` : key}]`
+  const shown = key.length > MAX_SHOWN_KEY ? `${key.slice(0, MAX_SHOWN_KEY - 3)}...` : key
+  const escaped = shown.replace(CONTROL_CHARACTER, (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  return `${path}[${escaped}]`
 }
 
 /** Upstream's forbidden-key test: `key.trim().toLowerCase()` is a forbidden key. */

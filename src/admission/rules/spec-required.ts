@@ -34,8 +34,16 @@ function present(spec: JsonObject, path: readonly string[]): boolean {
   return upstreamString(readNested(spec, path)) !== undefined
 }
 
-function required(path: string, reason: string, detail: string): FieldError {
-  return fieldError.required(path, reason, detail)
+/**
+ * The finding for a reference upstream does not see at `path` under spec: `Required value` when
+ * nothing (or a blank string) is there, `Invalid value` when something that is not a string is —
+ * saying "required" about a field the user did set (`name: 42`) would send them looking in vain.
+ */
+function missing(spec: JsonObject, path: readonly string[], reason: string, detail: string): FieldError {
+  const field = `spec.${path.join('.')}`
+  const value = readNested(spec, path)
+  if (value === undefined || value === null || typeof value === 'string') return fieldError.required(field, reason, detail)
+  return fieldError.invalid(field, value, reason, `must be a string; ${detail}`)
 }
 
 /** Steps upstream's parseWorkflowSteps keeps: those with a non-blank name. */
@@ -46,22 +54,28 @@ function hasNamedStep(spec: JsonObject): boolean {
 
 function agentRunFindings(spec: JsonObject): FieldError[] {
   const errors: FieldError[] = []
-  if (!present(spec, ['agentRef', 'name'])) errors.push(required('spec.agentRef.name', 'MissingAgent', 'the agent to run is required'))
+  if (!present(spec, ['agentRef', 'name'])) errors.push(missing(spec, ['agentRef', 'name'], 'MissingAgent', 'the agent to run is required'))
   const type = upstreamString(readNested(spec, ['runtime', 'type']))
-  if (type === undefined) errors.push(required('spec.runtime.type', 'MissingRuntime', 'one of job, workflow, temporal, custom'))
+  if (type === undefined) errors.push(missing(spec, ['runtime', 'type'], 'MissingRuntime', 'one of job, workflow, temporal, custom'))
   if (upstreamRecord(readNested(spec, ['implementation', 'inline'])) === undefined && !present(spec, ['implementationSpecRef', 'name'])) {
-    errors.push(required('spec.implementationSpecRef.name', 'MissingImplementation', 'implementationSpecRef.name or implementation.inline is required'))
+    errors.push(missing(spec, ['implementationSpecRef', 'name'], 'MissingImplementation', 'implementationSpecRef.name or implementation.inline is required'))
   }
   if (type === 'custom' && !present(spec, ['runtime', 'config', 'endpoint'])) {
-    errors.push(required('spec.runtime.config.endpoint', 'MissingEndpoint', 'required for the custom runtime'))
+    errors.push(missing(spec, ['runtime', 'config', 'endpoint'], 'MissingEndpoint', 'required for the custom runtime'))
   }
   if (type === 'temporal') {
     for (const key of ['workflowType', 'taskQueue']) {
-      if (!present(spec, ['runtime', 'config', key])) errors.push(required(`spec.runtime.config.${key}`, 'MissingTemporalConfig', 'required for the temporal runtime'))
+      if (!present(spec, ['runtime', 'config', key])) errors.push(missing(spec, ['runtime', 'config', key], 'MissingTemporalConfig', 'required for the temporal runtime'))
     }
   }
   if (type === 'workflow' && !hasNamedStep(spec)) {
-    errors.push(required('spec.workflow.steps', 'MissingWorkflowSteps', 'the workflow runtime needs at least one step with a name'))
+    const steps = readNested(spec, ['workflow', 'steps'])
+    const detail = 'the workflow runtime needs at least one step with a name'
+    errors.push(
+      steps === undefined || steps === null || Array.isArray(steps)
+        ? fieldError.required('spec.workflow.steps', 'MissingWorkflowSteps', detail)
+        : fieldError.invalid('spec.workflow.steps', steps, 'MissingWorkflowSteps', `must be a list; ${detail}`),
+    )
   }
   return errors
 }
@@ -74,9 +88,9 @@ export function requiredReferenceFindings(obj: KubeObject | undefined, kind: Run
     case 'AgentRun':
       return agentRunFindings(spec)
     case 'OrchestrationRun':
-      return present(spec, ['orchestrationRef', 'name']) ? [] : [required('spec.orchestrationRef.name', 'MissingOrchestrationRef', 'the orchestration to run is required')]
+      return present(spec, ['orchestrationRef', 'name']) ? [] : [missing(spec, ['orchestrationRef', 'name'], 'MissingOrchestrationRef', 'the orchestration to run is required')]
     case 'ToolRun':
-      return present(spec, ['toolRef', 'name']) ? [] : [required('spec.toolRef.name', 'MissingTool', 'the tool to run is required')]
+      return present(spec, ['toolRef', 'name']) ? [] : [missing(spec, ['toolRef', 'name'], 'MissingTool', 'the tool to run is required')]
     default:
       return []
   }

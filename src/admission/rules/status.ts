@@ -30,6 +30,7 @@ import { isJsonObject, type RunStatus } from '../../kube/objects.ts'
 import { isTerminalPhase, phasesOf } from '../../kube/run-kinds.ts'
 import { IMMUTABLE_TIMESTAMPS, sameInstant } from '../../status/contract.ts'
 import { controllerIdentity } from '../writers.ts'
+import { runKindOf } from './upstream-read.ts'
 import { formatFieldError } from '../field-errors.ts'
 import { compareInstants, parseRfc3339 } from '../../status/rfc3339.ts'
 
@@ -122,7 +123,9 @@ export const validateStatus: ValidationRule = (ctx: RuleContext): RuleResult => 
     ...immutableTimestamps(old, next),
     ...noResurrection(old, next),
     ...observedGeneration(old, next, ctx.newObject.metadata?.generation),
-    ...wellFormed(old, next, ctx.request.kind.kind),
+    // The kind by the resource the API server names: request.kind.kind is free text to a direct
+    // caller, and a name like `constructor` must not reach a lookup table.
+    ...wellFormed(old, next, runKindOf(ctx) ?? ''),
   ]
   if (errors.length === 0 || !controllerIdentity(ctx.request, ctx.config)) return { errors, warnings: [] }
   // A controller's write that reached us unrepaired: admit it, say what a person would be refused.

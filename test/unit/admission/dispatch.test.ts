@@ -86,7 +86,7 @@ t.test('validation: errors deny with 422 and the field message; warnings pass th
   t.same(good.invalidSpec, [])
 })
 
-t.test('warn-enforced violations are admitted but still reported', async (t) => {
+t.test('rule 5 warn: violations in warn enforcement are admitted but still reported', async (t) => {
   const d = dispatch([route({ validators: [warnOnly], reportsInvalidSpec: true })], { request: request(), config, now, mode: 'validating' })
   t.equal(d.allowed, true)
   t.equal(d.invalidSpec.length, 1)

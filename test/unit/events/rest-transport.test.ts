@@ -9,7 +9,7 @@ import { kubeEventTransport } from '../../../src/events/kube-transport.ts'
 import { EventTransportError, isApiNotServed, restEventTransport, statusCodeOf, toTransportError, type EventsV1Body, type EventTransport } from '../../../src/events/transport.ts'
 import { createRestClient } from '../../../src/kube/rest.ts'
 import { coreV1Body, eventsV1Body } from './bodies.ts'
-import { tlsApiServer, type Answer, type SeenRequest, type TlsApiServer } from '../helpers/tls-api-server.ts'
+import { tlsApiServer, type Answer, type SeenRequest, type TlsApiServer } from '../../helpers/tls-api-server.ts'
 
 
 const body = eventsV1Body

@@ -3,13 +3,15 @@ import t from 'tap'
 import { silentLogger } from '../../../src/log.ts'
 import { createMetrics } from '../../../src/metrics.ts'
 import { runKindByName } from '../../../src/kube/run-kinds.ts'
-import { ApiError, deleteResultOf } from '../../../src/reconcile/api.ts'
+import { KubeApiError } from '../../../src/kube/errors.ts'
 import { classifyError } from '../../../src/reconcile/errors.ts'
-import { executePlan, PlanCallsFailed } from '../../../src/reconcile/executor.ts'
-import type { Plan } from '../../../src/reconcile/plan-types.ts'
+import { runCalls, runEffects, writeStatus } from '../../../src/reconcile/executor.ts'
+import type { Call, Plan } from '../../../src/reconcile/plan-types.ts'
 import { agentRun, FakeApi, FakeRecorder, iso, T0_MS } from './fixtures.ts'
 
 const kind = runKindByName('AgentRun')!
+
+const deleteJobs = (...names: string[]): Call[] => names.map((name) => ({ type: 'deleteJob', namespace: 'agents', name }))
 
 function setup() {
   const api = new FakeApi()
@@ -33,7 +35,8 @@ t.test('calls are made as planned', async (t) => {
     ],
     effects: [],
   }
-  t.equal(await executePlan(plan, { kind, run, nowMs: T0_MS }, deps), 'done')
+  const outcome = await runCalls(plan.calls, { kind, run }, deps)
+  t.same(outcome.failures, [])
   t.same(
     api.calls.map((c) => [c.op, c.resource, c.name, c.body ?? c.options]),
     [
@@ -61,7 +64,9 @@ t.test('status goes through the status helper, conditional on resourceVersion', 
       { type: 'event', eventType: 'Normal', reason: 'Note', message: 'n', action: 'X' },
     ],
   }
-  t.equal(await executePlan(plan, { kind, run, nowMs: T0_MS }, deps), 'done')
+  const target = { kind, run, nowMs: T0_MS }
+  t.equal(await writeStatus(plan.status, target, deps), 'written')
+  runEffects(deps, target, plan.effects)
   const written = api.calls.find((c) => c.op === 'replaceStatus')?.body
   t.same(written, {
     phase: 'Cancelled',
@@ -79,50 +84,43 @@ t.test('status goes through the status helper, conditional on resourceVersion', 
   ])
 })
 
-t.test('an unchanged status is not written; effects still run', async (t) => {
-  const { api, deps, recorder } = setup()
+t.test('an unchanged status, or none, is not written', async (t) => {
+  const { api, deps } = setup()
   const run = agentRun('r', { generation: 2, status: { phase: 'Running', observedGeneration: 2 } })
-  const plan: Plan = { calls: [], status: { phase: 'Running' }, effects: [{ type: 'event', eventType: 'Warning', reason: 'X', message: 'x', action: 'A' }] }
-  t.equal(await executePlan(plan, { kind, run, nowMs: T0_MS }, deps), 'done')
+  t.equal(await writeStatus({ phase: 'Running' }, { kind, run, nowMs: T0_MS }, deps), 'unchanged')
+  t.equal(await writeStatus(undefined, { kind, run, nowMs: T0_MS }, deps), 'unchanged')
   t.same(api.calls, [])
-  t.equal(recorder.events.length, 1)
 })
 
-t.test('a conflict returns "conflict" and runs no effects', async (t) => {
+t.test('a status write made from a stale resourceVersion is a "conflict"', async (t) => {
   const { api, deps, recorder } = setup()
   const run = agentRun('r', { status: { phase: 'Running' } })
   api.put('agentruns', { ...run, metadata: { ...run.metadata, resourceVersion: '101' } })
-  const plan: Plan = { calls: [], status: { phase: 'Cancelled' }, effects: [{ type: 'event', eventType: 'Warning', reason: 'CancelTimedOut', message: 'x', action: 'A' }] }
-  t.equal(await executePlan(plan, { kind, run, nowMs: T0_MS }, deps), 'conflict')
-  t.same(recorder.events, [])
+  t.equal(await writeStatus({ phase: 'Cancelled' }, { kind, run, nowMs: T0_MS }, deps), 'conflict')
+  t.same(recorder.events, [], 'expected, not reported')
 })
 
 t.test('a status write to a vanished run is "gone"', async (t) => {
   const { api, deps } = setup()
-  api.failWith = (call) => (call.op === 'replaceStatus' ? new ApiError('not found', 404, 'NotFound') : undefined)
-  t.equal(await executePlan({ calls: [], status: { phase: 'Cancelled' }, effects: [] }, { kind, run: agentRun('r'), nowMs: T0_MS }, deps), 'gone')
+  api.failWith = (call) => (call.op === 'replaceStatus' ? new KubeApiError('not found', { statusCode: 404, statusReason: 'NotFound' }) : undefined)
+  t.equal(await writeStatus({ phase: 'Cancelled' }, { kind, run: agentRun('r'), nowMs: T0_MS }, deps), 'gone')
 })
 
-t.test('a failed call: Warning with a stable reason, the rest of the plan runs, then the pass fails (retried)', async (t) => {
+t.test('a failed call: Warning with a stable reason, the other calls still run, the failures are returned', async (t) => {
   const { api, deps, recorder } = setup()
   const run = agentRun('r', { status: { phase: 'Running' } })
   api.put('agentruns', run)
   api.failWith = (call) => {
-    if (call.op === 'delete' && call.name === 'forbidden-job') return new ApiError('delete Job agents/forbidden-job: HTTP 403 Forbidden: jobs.batch "forbidden-job" is forbidden', 403, 'Forbidden')
-    if (call.op === 'delete' && call.name === 'flaky-job') return new ApiError('delete Job agents/flaky-job: HTTP 503', 503, 'ServiceUnavailable')
+    if (call.op === 'delete' && call.name === 'forbidden-job') return new KubeApiError('delete Job agents/forbidden-job: HTTP 403 Forbidden: jobs.batch "forbidden-job" is forbidden', { statusCode: 403, statusReason: 'Forbidden' })
+    if (call.op === 'delete' && call.name === 'flaky-job') return new KubeApiError('delete Job agents/flaky-job: HTTP 503', { statusCode: 503, statusReason: 'ServiceUnavailable' })
     return undefined
   }
-  const plan: Plan = {
-    calls: [
-      { type: 'deleteJob', namespace: 'agents', name: 'forbidden-job' },
-      { type: 'deleteJob', namespace: 'agents', name: 'flaky-job' },
-      { type: 'deleteJob', namespace: 'agents', name: 'fine-job' },
-    ],
-    status: { conditions: [{ type: 'Cancelled', status: 'Unknown', reason: 'CancelRequested', message: 'w' }] },
-    effects: [],
-  }
-  await t.rejects(executePlan(plan, { kind, run, nowMs: T0_MS }, deps), PlanCallsFailed)
-  t.same(api.ops(), ['delete jobs agents/forbidden-job', 'delete jobs agents/flaky-job', 'delete jobs agents/fine-job', 'replaceStatus agentruns agents/r'])
+  const outcome = await runCalls(deleteJobs('forbidden-job', 'flaky-job', 'fine-job'), { kind, run }, deps)
+  t.same(api.ops(), ['delete jobs agents/forbidden-job', 'delete jobs agents/flaky-job', 'delete jobs agents/fine-job'])
+  t.same(
+    outcome.failures.map((f) => f.call.type === 'deleteJob' && f.call.name),
+    ['forbidden-job', 'flaky-job'],
+  )
   t.same(
     recorder.events.map((e) => [e.reason, e.opts.transient, e.opts.action]),
     [
@@ -135,23 +133,23 @@ t.test('a failed call: Warning with a stable reason, the rest of the plan runs, 
 
 t.test('a status write rejected by the API: reported and thrown', async (t) => {
   const { api, deps, recorder } = setup()
-  api.failWith = (call) => (call.op === 'replaceStatus' ? new ApiError('denied', 422, 'Invalid') : undefined)
-  await t.rejects(executePlan({ calls: [], status: { phase: 'Cancelled' }, effects: [] }, { kind, run: agentRun('r'), nowMs: T0_MS }, deps), ApiError)
+  api.failWith = (call) => (call.op === 'replaceStatus' ? new KubeApiError('denied', { statusCode: 422, statusReason: 'Invalid' }) : undefined)
+  await t.rejects(writeStatus({ phase: 'Cancelled' }, { kind, run: agentRun('r'), nowMs: T0_MS }, deps), KubeApiError)
   t.same(recorder.events.map((e) => e.reason), ['InvalidSpec'])
 })
 
 t.test('classifyError', async (t) => {
   const cases: Array<[unknown, string, boolean]> = [
-    [new ApiError('x', 403, 'Forbidden'), 'Forbidden', false],
-    [new ApiError('x', 401, undefined), 'Unauthorized', false],
-    [new ApiError('x', 422, 'Invalid'), 'InvalidSpec', false],
-    [new ApiError('x', 400, 'BadRequest'), 'InvalidSpec', false],
-    [new ApiError('x', 409, 'Conflict'), 'ReconcileError', true],
-    [new ApiError('x', 429, 'TooManyRequests'), 'ReconcileError', true],
-    [new ApiError('x', 500, undefined), 'ReconcileError', true],
-    [new ApiError('x', 504, undefined), 'ReconcileError', true],
+    [new KubeApiError('x', { statusCode: 403, statusReason: 'Forbidden' }), 'Forbidden', false],
+    [new KubeApiError('x', { statusCode: 401 }), 'Unauthorized', false],
+    [new KubeApiError('x', { statusCode: 422, statusReason: 'Invalid' }), 'InvalidSpec', false],
+    [new KubeApiError('x', { statusCode: 400, statusReason: 'BadRequest' }), 'InvalidSpec', false],
+    [new KubeApiError('x', { statusCode: 409, statusReason: 'Conflict' }), 'ReconcileError', true],
+    [new KubeApiError('x', { statusCode: 429, statusReason: 'TooManyRequests' }), 'ReconcileError', true],
+    [new KubeApiError('x', { statusCode: 500 }), 'ReconcileError', true],
+    [new KubeApiError('x', { statusCode: 504 }), 'ReconcileError', true],
     [new Error('socket hang up'), 'ReconcileError', true],
-    [new ApiError('x', 405, undefined), 'ReconcileError', false],
+    [new KubeApiError('x', { statusCode: 405 }), 'ReconcileError', false],
   ]
   for (const [err, reason, transient] of cases) {
     const c = classifyError(err)
@@ -159,36 +157,12 @@ t.test('classifyError', async (t) => {
   }
 })
 
-t.test('replan: Jobs deleted at once are passed on, and the fresh plan’s status and effects are used', async (t) => {
-  const { api, deps, recorder } = setup()
+t.test('runCalls names the Jobs gone for good: deleted at once or already absent, not held by a finalizer', async (t) => {
+  const { api, deps } = setup()
   const run = agentRun('r', { status: { phase: 'Running' } })
-  api.put('agentruns', run)
   api.put('jobs', { metadata: { name: 'gone-job', namespace: 'agents' } })
   api.put('jobs', { metadata: { name: 'held-job', namespace: 'agents', finalizers: ['x/hold'] } })
-  const original: Plan = {
-    calls: [
-      { type: 'deleteJob', namespace: 'agents', name: 'gone-job' },
-      { type: 'deleteJob', namespace: 'agents', name: 'held-job' },
-      { type: 'deleteJob', namespace: 'agents', name: 'absent-job' },
-    ],
-    status: { conditions: [{ type: 'Cancelled', status: 'Unknown', reason: 'CancelRequested', message: 'w' }] },
-    effects: [{ type: 'event', eventType: 'Normal', reason: 'Original', message: 'o', action: 'A' }],
-  }
-  let seen: string[] = []
-  const outcome = await executePlan(original, { kind, run, nowMs: T0_MS }, deps, (gone) => {
-    seen = [...gone].sort()
-    return { calls: [{ type: 'deleteJob', namespace: 'agents', name: 'never-called' }], status: { phase: 'Cancelled' }, effects: [{ type: 'event', eventType: 'Normal', reason: 'Replanned', message: 'r', action: 'A' }] }
-  })
-  t.equal(outcome, 'done')
-  t.same(seen, ['agents/absent-job', 'agents/gone-job'], 'deleted and already-absent Jobs are gone; the held one is not')
-  t.same(api.ops(), ['delete jobs agents/gone-job', 'delete jobs agents/held-job', 'delete jobs agents/absent-job', 'replaceStatus agentruns agents/r'], 'the fresh plan’s calls are not made')
-  t.equal((api.calls.at(-1)?.body as { phase?: string }).phase, 'Cancelled')
-  t.same(recorder.events.map((e) => e.reason), ['Replanned'])
-})
-
-t.test('deleteResultOf', async (t) => {
-  t.equal(deleteResultOf({ kind: 'Status', status: 'Success' }), 'deleted')
-  t.equal(deleteResultOf({ kind: 'Job', metadata: { name: 'j' } }), 'deleted')
-  t.equal(deleteResultOf({ kind: 'Job', metadata: { name: 'j', deletionTimestamp: '2026-11-23T11:00:00Z', finalizers: ['x'] } }), 'pending')
-  t.equal(deleteResultOf(undefined), 'deleted')
+  const outcome = await runCalls(deleteJobs('gone-job', 'held-job', 'absent-job'), { kind, run }, deps)
+  t.same([...outcome.goneJobs].sort(), ['agents/absent-job', 'agents/gone-job'])
+  t.same(outcome.failures, [])
 })

@@ -1,11 +1,12 @@
-/** Builders for run, Job and Workflow objects as the caches hold them, and a fake RunguardApi. */
+/** Builders for run, Job and Workflow objects as the caches hold them, and a fake ResourceClient. */
 import type { JsonObject, KubeObject, RunStatus } from '../../../src/kube/objects.ts'
 import { LABEL_AGENT_RUN, LABEL_ORCHESTRATION_RUN, LABEL_TOOL_RUN, type RunKindName } from '../../../src/kube/run-kinds.ts'
 import type { RecordOptions } from '../../../src/events/recorder.ts'
 import type { ObjectReference } from '../../../src/events/transport.ts'
-import { ApiError, type DeleteOptions, type DeleteResult, type RunguardApi } from '../../../src/reconcile/api.ts'
+import { KubeApiError } from '../../../src/kube/errors.ts'
+import type { DeleteOptions, DeleteResult, ResourceClient } from '../../../src/kube/resource-client.ts'
+import type { ResourceRef } from '../../../src/kube/resources.ts'
 import type { EventSink } from '../../../src/reconcile/executor.ts'
-import type { ResourceRef } from '../../../src/reconciler/informer.ts'
 
 export const NS = 'agents'
 export const T0_MS = Date.parse('2026-11-23T11:00:00Z')
@@ -128,7 +129,7 @@ export interface ApiCall {
 }
 
 /** Objects by `plural/namespace/name`; every call is recorded; `failWith` injects errors. */
-export class FakeApi implements RunguardApi {
+export class FakeApi implements ResourceClient {
   calls: ApiCall[] = []
   objects = new Map<string, KubeObject>()
   failWith: ((call: ApiCall) => unknown) | undefined
@@ -165,7 +166,7 @@ export class FakeApi implements RunguardApi {
     this.#record({ op: 'replaceStatus', resource: resource.plural, namespace, name, body: obj.status })
     const stored = this.objects.get(this.key(resource, namespace, name))
     if (stored && stored.metadata?.resourceVersion !== obj.metadata?.resourceVersion) {
-      throw new ApiError('conflict', 409, 'Conflict')
+      throw new KubeApiError('conflict', { statusCode: 409, statusReason: 'Conflict' })
     }
     const next = structuredClone({ ...obj, metadata: { ...obj.metadata, resourceVersion: String(++this.#rv) } })
     this.objects.set(this.key(resource, namespace, name), next)
@@ -191,7 +192,7 @@ export class FakeApi implements RunguardApi {
   }
 }
 
-/** An ObjectCache over a fixed list (label selectors of the form `key=value`). */
+/** A Lister over a fixed list (label selectors of the form `key=value`). */
 export function cacheOf(objects: KubeObject[]): { get(namespace: string, name: string): KubeObject | undefined; list(namespace?: string, selector?: string): KubeObject[]; objects: KubeObject[] } {
   return {
     objects,

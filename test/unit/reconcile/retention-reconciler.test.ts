@@ -2,12 +2,13 @@
 import t from 'tap'
 import type { KubeObject } from '../../../src/kube/objects.ts'
 import { silentLogger } from '../../../src/log.ts'
-import { ApiError } from '../../../src/reconcile/api.ts'
+import { done, requeueAfter } from '../../../src/controller/reconcile.ts'
+import { KubeApiError } from '../../../src/kube/errors.ts'
 import { createRetentionReconciler, retentionDelay, retentionRequest } from '../../../src/reconcile/retention-reconciler.ts'
 import type { RetentionConfig } from '../../../src/reconcile/retention.ts'
 import { agentRun, cacheOf, FakeApi, FakeRecorder, iso, T0_MS } from './fixtures.ts'
 
-const done = (name: string, ttl: unknown, finishedMs = T0_MS - 60_000, namespace = 'agents', annotations?: Record<string, string>): KubeObject =>
+const finished = (name: string, ttl: unknown, finishedMs = T0_MS - 60_000, namespace = 'agents', annotations?: Record<string, string>): KubeObject =>
   agentRun(name, { namespace, spec: { ttlSecondsAfterFinished: ttl }, ...(annotations ? { annotations } : {}), status: { phase: 'Succeeded', finishedAt: iso(finishedMs) } })
 
 type TestConfig = RetentionConfig & { retentionEnabled: boolean; namespaces: string[] }
@@ -31,38 +32,38 @@ function setup(runs: KubeObject[], config: Partial<TestConfig> = {}) {
 }
 
 t.test('a pass deletes expired runs of its namespace, oldest first, up to the cap', async (t) => {
-  const s = setup([done('a', 1, T0_MS - 3000), done('b', 1, T0_MS - 2000), done('c', 1, T0_MS - 1500), done('x', 1, T0_MS - 5000, 'other'), done('later', 120)])
+  const s = setup([finished('a', 1, T0_MS - 3000), finished('b', 1, T0_MS - 2000), finished('c', 1, T0_MS - 1500), finished('x', 1, T0_MS - 5000, 'other'), finished('later', 120)])
   const result = await s.reconcile(retentionRequest('agents'))
   t.same(s.api.calls.map((c) => [c.op, c.name, c.options]), [
     ['delete', 'a', { propagationPolicy: 'Background', uid: 'uid-a' }],
     ['delete', 'b', { propagationPolicy: 'Background', uid: 'uid-b' }],
   ])
-  t.same(result, { requeueAfterMs: 5_000 }, 'the rest in the next pass')
+  t.same(result, requeueAfter(5_000), 'the rest in the next pass')
 })
 
 t.test('ttl 0 runs: kept with the default zero-TTL maximum (0), never deleted at once', async (t) => {
-  const s = setup([done('zero', 0, T0_MS - 365 * 24 * 3600 * 1000), done('zero-str', '0', T0_MS - 1000)])
-  t.same(await s.reconcile(retentionRequest('agents')), {}, 'nothing due, nothing scheduled')
+  const s = setup([finished('zero', 0, T0_MS - 365 * 24 * 3600 * 1000), finished('zero-str', '0', T0_MS - 1000)])
+  t.same(await s.reconcile(retentionRequest('agents')), done(), 'nothing due, nothing scheduled')
   t.same(s.deleted(), [], 'no delete')
-  t.equal(retentionDelay(done('zero', 0), base, T0_MS), undefined, 'no pass scheduled for it')
+  t.equal(retentionDelay(finished('zero', 0), base, T0_MS), undefined, 'no pass scheduled for it')
 })
 
 t.test('ttl 0 runs with a zero-TTL maximum of 60 s: deleted 60 s after finishing', async (t) => {
-  const s = setup([done('zero', 0, T0_MS)], { retentionZeroTtlMaxSeconds: 60 })
+  const s = setup([finished('zero', 0, T0_MS)], { retentionZeroTtlMaxSeconds: 60 })
   s.clock.now = T0_MS + 59_999
-  t.same(await s.reconcile(retentionRequest('agents')), { requeueAfterMs: 1 }, '1 ms early: come back at the deadline')
+  t.same(await s.reconcile(retentionRequest('agents')), requeueAfter(1), '1 ms early: come back at the deadline')
   t.same(s.deleted(), [])
   s.clock.now = T0_MS + 60_000
   await s.reconcile(retentionRequest('agents'))
   t.same(s.deleted(), ['zero'], 'deleted at the deadline')
-  t.equal(retentionDelay(done('zero', 0, T0_MS), { ...base, retentionZeroTtlMaxSeconds: 60 }, T0_MS), 60_000, 'scheduled at the deadline')
+  t.equal(retentionDelay(finished('zero', 0, T0_MS), { ...base, retentionZeroTtlMaxSeconds: 60 }, T0_MS), 60_000, 'scheduled at the deadline')
 })
 
 t.test('templates and retained runs are never deleted', async (t) => {
   const runs = [
-    done('template', 1, T0_MS - 10_000, 'agents', { 'agents.proompteng.ai/template': 'true' }),
-    done('retained', 1, T0_MS - 10_000, 'agents', { 'agents.proompteng.ai/retain': ' Forever ' }),
-    done('plain', 1, T0_MS - 10_000),
+    finished('template', 1, T0_MS - 10_000, 'agents', { 'agents.proompteng.ai/template': 'true' }),
+    finished('retained', 1, T0_MS - 10_000, 'agents', { 'agents.proompteng.ai/retain': ' Forever ' }),
+    finished('plain', 1, T0_MS - 10_000),
   ]
   const s = setup(runs)
   await s.reconcile(retentionRequest('agents'))
@@ -72,45 +73,45 @@ t.test('templates and retained runs are never deleted', async (t) => {
 })
 
 t.test('next pass at the next deadline', async (t) => {
-  const s = setup([done('later', 120)])
-  t.same(await s.reconcile(retentionRequest('agents')), { requeueAfterMs: 60_000 })
+  const s = setup([finished('later', 120)])
+  t.same(await s.reconcile(retentionRequest('agents')), requeueAfter(60_000))
   t.same(s.api.calls, [])
 })
 
 t.test('off switch and namespace scoping', async (t) => {
-  const off = setup([done('a', 1)], { retentionEnabled: false })
-  t.same(await off.reconcile(retentionRequest('agents')), {})
+  const off = setup([finished('a', 1)], { retentionEnabled: false })
+  t.same(await off.reconcile(retentionRequest('agents')), done())
   t.same(off.api.calls, [])
-  const scoped = setup([done('a', 1)], { namespaces: ['elsewhere'] })
+  const scoped = setup([finished('a', 1)], { namespaces: ['elsewhere'] })
   await scoped.reconcile(retentionRequest('agents'))
   t.same(scoped.api.calls, [])
-  const inScope = setup([done('a', 1)], { namespaces: ['agents'] })
+  const inScope = setup([finished('a', 1)], { namespaces: ['agents'] })
   await inScope.reconcile(retentionRequest('agents'))
   t.same(inScope.deleted(), ['a'], 'a listed namespace is in scope')
 })
 
 t.test('max deletes per namespace ≤ 0 disables deletes entirely', async (t) => {
   for (const cap of [0, -1]) {
-    const s = setup([done('a', 1), done('b', 1), done('later', 120)], { retentionMaxDeletesPerNamespace: cap })
-    t.same(await s.reconcile(retentionRequest('agents')), {}, `cap ${cap}: no next pass`)
+    const s = setup([finished('a', 1), finished('b', 1), finished('later', 120)], { retentionMaxDeletesPerNamespace: cap })
+    t.same(await s.reconcile(retentionRequest('agents')), done(), `cap ${cap}: no next pass`)
     s.clock.now = T0_MS + 3_600_000
-    t.same(await s.reconcile(retentionRequest('agents')), {}, `cap ${cap}: still nothing an hour later`)
+    t.same(await s.reconcile(retentionRequest('agents')), done(), `cap ${cap}: still nothing an hour later`)
     t.same(s.api.calls, [], `cap ${cap}: no delete`)
-    t.equal(retentionDelay(done('a', 1), { ...base, retentionMaxDeletesPerNamespace: cap }, T0_MS), undefined, `cap ${cap}: no pass scheduled`)
+    t.equal(retentionDelay(finished('a', 1), { ...base, retentionMaxDeletesPerNamespace: cap }, T0_MS), undefined, `cap ${cap}: no pass scheduled`)
   }
 })
 
 t.test('max deletes per namespace 1: one delete per pass window', async (t) => {
-  const s = setup([done('a', 1, T0_MS - 3000), done('b', 1, T0_MS - 2000)], { retentionMaxDeletesPerNamespace: 1 })
-  t.same(await s.reconcile(retentionRequest('agents')), { requeueAfterMs: 5_000 })
+  const s = setup([finished('a', 1, T0_MS - 3000), finished('b', 1, T0_MS - 2000)], { retentionMaxDeletesPerNamespace: 1 })
+  t.same(await s.reconcile(retentionRequest('agents')), requeueAfter(5_000))
   t.same(s.deleted(), ['a'], 'the oldest only')
   s.clock.now = T0_MS + 1_000
-  t.same(await s.reconcile(retentionRequest('agents')), { requeueAfterMs: 4_000 }, 'same window: wait for it to end')
+  t.same(await s.reconcile(retentionRequest('agents')), requeueAfter(4_000), 'same window: wait for it to end')
   t.same(s.deleted(), ['a'])
 })
 
 t.test('invalid spec value: reported once, the default retention applies', async (t) => {
-  const s = setup([done('bad', 'soon'), done('negative', -5)])
+  const s = setup([finished('bad', 'soon'), finished('negative', -5)])
   await s.reconcile(retentionRequest('agents'))
   await s.reconcile(retentionRequest('agents'))
   t.same(s.recorder.events.map((e) => [e.reason, e.regarding.name]), [['InvalidSpec', 'bad'], ['InvalidSpec', 'negative']])
@@ -118,29 +119,29 @@ t.test('invalid spec value: reported once, the default retention applies', async
 })
 
 t.test('a forbidden delete: Warning Forbidden on the run, the pass fails (retried)', async (t) => {
-  const s = setup([done('a', 1), done('b', 1)])
-  s.api.failWith = (call) => (call.name === 'a' ? new ApiError('delete AgentRun agents/a: HTTP 403 Forbidden', 403, 'Forbidden') : undefined)
-  await t.rejects(s.reconcile(retentionRequest('agents')), ApiError)
+  const s = setup([finished('a', 1), finished('b', 1)])
+  s.api.failWith = (call) => (call.name === 'a' ? new KubeApiError('delete AgentRun agents/a: HTTP 403 Forbidden', { statusCode: 403, statusReason: 'Forbidden' }) : undefined)
+  await t.rejects(s.reconcile(retentionRequest('agents')), KubeApiError)
   t.same(s.api.calls.map((c) => c.name), ['a', 'b'], 'the other deletes still happen')
   t.same(s.recorder.events.map((e) => [e.reason, e.opts.transient, e.regarding.name]), [['Forbidden', false, 'a']])
 })
 
 t.test('retentionDelay schedules the pass at the deadline', async (t) => {
-  t.equal(retentionDelay(done('a', 120), base, T0_MS), 60_000)
-  t.equal(retentionDelay(done('a', 1), base, T0_MS), 1, 'past: at once')
+  t.equal(retentionDelay(finished('a', 120), base, T0_MS), 60_000)
+  t.equal(retentionDelay(finished('a', 1), base, T0_MS), 1, 'past: at once')
   t.equal(retentionDelay(agentRun('a', { status: { phase: 'Running' } }), base, T0_MS), undefined)
-  t.equal(retentionDelay(done('a', undefined, T0_MS), { ...base, agentRunRetentionSeconds: 2592000 }, T0_MS), 6 * 3600 * 1000, '30 d is clamped (re-planned later)')
-  t.equal(retentionDelay(done('a', undefined, T0_MS), { ...base, agentRunRetentionSeconds: 0 }, T0_MS), undefined, 'default 0: kept, nothing scheduled')
+  t.equal(retentionDelay(finished('a', undefined, T0_MS), { ...base, agentRunRetentionSeconds: 2592000 }, T0_MS), 6 * 3600 * 1000, '30 d is clamped (re-planned later)')
+  t.equal(retentionDelay(finished('a', undefined, T0_MS), { ...base, agentRunRetentionSeconds: 0 }, T0_MS), undefined, 'default 0: kept, nothing scheduled')
 })
 
 t.test('the cap holds per pass window, even when events bring the pass back sooner', async (t) => {
-  const runs = ['a', 'b', 'c', 'd', 'e'].map((name, i) => done(name, 1, T0_MS - 10_000 + i))
+  const runs = ['a', 'b', 'c', 'd', 'e'].map((name, i) => finished(name, 1, T0_MS - 10_000 + i))
   const s = setup(runs)
-  t.same(await s.reconcile(retentionRequest('agents')), { requeueAfterMs: 5_000 })
+  t.same(await s.reconcile(retentionRequest('agents')), requeueAfter(5_000))
   t.same(s.deleted(), ['a', 'b'])
   // An AgentRun event brings the pass back 1 s later: nothing more in this window.
   s.clock.now = T0_MS + 1_000
-  t.same(await s.reconcile(retentionRequest('agents')), { requeueAfterMs: 4_000 }, 'come back when the window ends')
+  t.same(await s.reconcile(retentionRequest('agents')), requeueAfter(4_000), 'come back when the window ends')
   t.same(s.deleted(), ['a', 'b'])
   // The next window: the next two (the fake cache still lists a and b; their deletes answer "gone").
   s.clock.now = T0_MS + 5_000

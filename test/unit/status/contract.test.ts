@@ -3,7 +3,7 @@ import t from 'tap'
 
 import type { Condition, KubeObject, RunStatus } from '../../../src/kube/objects.ts'
 import { buildStatusUpdate, conditionReason, sameStatus, setCondition, stampStatus } from '../../../src/status/contract.ts'
-import { NOW, NOW_TEXT } from '../helpers/context.ts'
+import { NOW, NOW_TEXT } from '../../helpers/context.ts'
 
 const T0 = '2026-02-07T09:00:00Z'
 const T1 = '2026-02-07T09:30:00Z'

@@ -1,6 +1,6 @@
 import t from 'tap'
 
-import { compareInstants, formatRfc3339, isRfc3339, parseRfc3339 } from '../../../src/status/rfc3339.ts'
+import { compareInstants, formatMicroTime, formatRfc3339, isRfc3339, parseRfc3339 } from '../../../src/status/rfc3339.ts'
 
 t.test('accepts what Go time.RFC3339 accepts', async (t) => {
   for (const text of [
@@ -59,4 +59,10 @@ t.test('formatRfc3339 writes milliseconds in UTC, like upstream\'s toISOString()
   t.equal(formatRfc3339(new Date('2026-02-07T10:00:00.987Z')), '2026-02-07T10:00:00.987Z')
   t.equal(formatRfc3339(new Date('2026-02-07T10:00:00Z')), '2026-02-07T10:00:00.000Z')
   t.ok(isRfc3339(formatRfc3339(new Date())), 'its output parses')
+})
+
+t.test('formatMicroTime writes the same instant with six fractional digits (metav1.MicroTime)', async (t) => {
+  t.equal(formatMicroTime(new Date('2026-11-23T11:00:00Z')), '2026-11-23T11:00:00.000000Z')
+  t.equal(formatMicroTime(new Date('2026-11-23T11:00:00.123Z')), '2026-11-23T11:00:00.123000Z')
+  t.equal(compareInstants(parseRfc3339(formatMicroTime(new Date('2026-11-23T11:00:00.123Z')))!, parseRfc3339('2026-11-23T11:00:00.123Z')!), 0, 'the same instant')
 })

@@ -1,0 +1,171 @@
+/**
+ * `runguard webhook`: wires config, logger, metrics, event recorder, TLS and the two Fastify
+ * apps together, listens, and drains on shutdown. startWebhookServer() is separate from signal
+ * handling so tests can start and stop servers in-process.
+ */
+import type { Server as TlsServer } from 'node:tls'
+import type { FastifyInstance } from 'fastify'
+import closeWithGrace from 'close-with-grace'
+import type { Config } from '../config.ts'
+import { EventRecorder } from '../events/recorder.ts'
+import { restEventTransport } from '../events/transport.ts'
+import { createRestClient, loadRestConfig } from '../kube/rest.ts'
+import type { Logger } from '../log.ts'
+import { createMetrics, type Metrics } from '../metrics.ts'
+import { buildMetricsApp } from '../server/metrics-app.ts'
+import { CertificateWatcher } from '../server/tls.ts'
+import { buildWebhookApp } from '../server/webhook-app.ts'
+import { version } from '../version.ts'
+import { WEBHOOKS } from '../../webhooks/index.ts'
+
+/** How long shutdown waits for pending Events, well inside the 25 s drain. */
+const EVENT_FLUSH_TIMEOUT_MS = 5_000
+
+export interface WebhookServerOptions {
+  port: number
+  host: string
+  tlsCert: string
+  tlsKey: string
+  metricsPort: number
+  metricsHost?: string
+  kubeconfig?: string
+  bodyLimit?: number
+  certPollMs?: number
+}
+
+export interface RunningWebhookServer {
+  app: FastifyInstance
+  metricsApp: FastifyInstance
+  metrics: Metrics
+  recorder: EventRecorder | undefined
+  certificates: CertificateWatcher
+  /** Actual ports (useful when 0 was asked for). */
+  port: number
+  metricsPort: number
+  /** Stops accepting, drains in-flight requests, flushes Events. */
+  close(): Promise<void>
+}
+
+export async function startWebhookServer(
+  options: WebhookServerOptions,
+  config: Config,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RunningWebhookServer> {
+  const metrics = createMetrics({ component: 'webhook', version: version() })
+  const events = createRecorder(config, logger, metrics, env, options.kubeconfig)
+  const recorder = events?.recorder
+
+  let draining = false
+  let app: FastifyInstance | undefined
+  const certificates = new CertificateWatcher({
+    certFile: options.tlsCert,
+    keyFile: options.tlsKey,
+    logger,
+    pollIntervalMs: options.certPollMs,
+    onReload: (pair) => {
+      // New handshakes use the new pair; open connections keep theirs.
+      ;(app?.server as unknown as TlsServer | undefined)?.setSecureContext({ cert: pair.cert, key: pair.key })
+      metrics.certExpiry.set(pair.notAfter.getTime() / 1000)
+    },
+  })
+  metrics.certExpiry.set(certificates.keyPair.notAfter.getTime() / 1000)
+
+  app = await buildWebhookApp({
+    config,
+    logger,
+    metrics,
+    events: recorder,
+    webhooks: WEBHOOKS,
+    https: certificates.keyPair,
+    bodyLimit: options.bodyLimit,
+    isReady: () => !draining,
+  })
+  const metricsApp = buildMetricsApp(metrics, () => !draining && app !== undefined)
+
+  try {
+    await app.listen({ port: options.port, host: options.host })
+    await metricsApp.listen({ port: options.metricsPort, host: options.metricsHost ?? options.host })
+  } catch (err) {
+    // A half-started server (e.g. the metrics port taken) must not keep the HTTPS port open.
+    await Promise.allSettled([app.close(), metricsApp.close(), events?.close(0)])
+    throw err
+  }
+  certificates.start()
+  const port = addressPort(app)
+  const metricsPort = addressPort(metricsApp)
+  logger.info({ port, metricsPort, webhooks: WEBHOOKS.map((w) => `${w.name} ${w.path}`), events: recorder !== undefined }, 'webhook server listening')
+
+  const server = app
+  return {
+    app: server,
+    metricsApp,
+    metrics,
+    recorder,
+    certificates,
+    port,
+    metricsPort,
+    async close() {
+      draining = true
+      certificates.stop()
+      await server.close()
+      // Bounded: with the API server unreachable, pending Events must not hold up the exit.
+      await events?.close(EVENT_FLUSH_TIMEOUT_MS)
+      await metricsApp.close()
+    },
+  }
+}
+
+function addressPort(app: FastifyInstance): number {
+  const address = app.server.address()
+  return typeof address === 'object' && address ? address.port : 0
+}
+
+/**
+ * Events go through the small REST client (src/kube/rest.ts), not @kubernetes/client-node: that
+ * library alone costs ~85 MiB RSS, and the webhook must stay within 100 MiB.
+ */
+interface Events {
+  recorder: EventRecorder
+  /** Stops accepting Events, waits up to `timeoutMs` for pending ones, closes the connections. */
+  close(timeoutMs: number): Promise<void>
+}
+
+function createRecorder(config: Config, logger: Logger, metrics: Metrics, env: NodeJS.ProcessEnv, kubeconfig?: string): Events | undefined {
+  let kube
+  try {
+    kube = loadRestConfig(env, kubeconfig)
+  } catch (err) {
+    logger.warn({ err }, 'kubeconfig unusable; admission keeps working, Events are off')
+    return undefined
+  }
+  if (!kube) {
+    logger.info('no in-cluster config and no KUBECONFIG; admission keeps working, Events are off')
+    return undefined
+  }
+  logger.info({ kubeconfig: kube.source }, 'kube access configured for Events')
+  const client = createRestClient(kube)
+  const recorder = new EventRecorder({
+    transport: restEventTransport(client),
+    config,
+    metrics,
+    logger,
+    component: 'runguard.proompteng.ai/webhook',
+  })
+  return {
+    recorder,
+    async close(timeoutMs) {
+      await recorder.close(timeoutMs)
+      client.close()
+    },
+  }
+}
+
+/** Installs signal handlers that drain the server; used by the CLI only. */
+export function closeOnSignals(server: RunningWebhookServer, logger: Logger, delayMs = 25_000): void {
+  closeWithGrace({ delay: delayMs, logger: false }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'fatal error; shutting down')
+    else logger.info({ signal }, 'shutting down: draining in-flight admission requests')
+    await server.close()
+  })
+}

@@ -1,0 +1,236 @@
+/**
+ * Shared informer: an in-memory cache of one resource (store.ts) kept current by list + watch
+ * (one reflector.ts loop per namespace, or one cluster-wide), with onAdd/onUpdate/onDelete handlers
+ * that callers map to queue keys. client-go's SharedInformer, simplified:
+ *
+ * - hasSynced()/waitForSync(): every namespace's first list is in the cache;
+ * - every `resyncMs` each cached object is re-emitted as update(obj, obj);
+ * - handlers added late first get onAdd for every cached object, so nothing is missed.
+ *
+ * Handlers run synchronously in event order and must not mutate the objects; a throwing handler
+ * is logged and does not affect the informer.
+ */
+import type { KubeConfig } from '@kubernetes/client-node'
+import type { KubeObject } from '../kube/objects.ts'
+import type { ResourceRef } from '../kube/resources.ts'
+import type { Logger } from '../log.ts'
+import { silentLogger } from '../log.ts'
+import { realClock, type Clock, type TimerHandle } from './clock.ts'
+import { kubeListWatchSource, type ListWatchSource } from './list-watch.ts'
+import { Reflector } from './reflector.ts'
+import { parseLabelSelector } from './selector.ts'
+import { Store, type Lister, type StoreChange } from './store.ts'
+
+export interface InformerHandlers<T extends KubeObject = KubeObject> {
+  onAdd?: (obj: T) => void
+  onUpdate?: (oldObj: T, newObj: T) => void
+  /** Receives the last state known (the DELETED event's object, or the cached one after a relist). */
+  onDelete?: (obj: T) => void
+}
+
+export interface InformerOptions {
+  /** For logs, e.g. "agentruns" or "jobs(agents.proompteng.ai/agent-run)". */
+  name: string
+  source: ListWatchSource
+  /** One list+watch per namespace; empty or absent = cluster-wide. */
+  namespaces?: readonly string[]
+  labelSelector?: string
+  /** Re-emit update(obj, obj) for every cached object this often; 0 or absent disables. */
+  resyncMs?: number
+  logger?: Logger
+  clock?: Clock
+  /** Backoff after a failed list/watch (default 800 ms doubling to 30 s, ±25 % jitter). */
+  backoffInitialMs?: number
+  backoffMaxMs?: number
+  /** A watch that ends sooner than this without any event counts as a failure (default 1 s). */
+  minWatchMs?: number
+  random?: () => number
+}
+
+export class Informer<T extends KubeObject = KubeObject> implements Lister<T> {
+  readonly name: string
+  private readonly labelSelector: string | undefined
+  private readonly resyncMs: number
+  private readonly logger: Logger
+  private readonly clock: Clock
+  private readonly store = new Store<T>()
+  private readonly handlers: Array<InformerHandlers<T>> = []
+  private readonly reflectors: Array<Reflector<T>>
+  private readonly syncWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = []
+  private resyncTimer: TimerHandle | undefined
+  private started = false
+  private stopped = false
+
+  constructor(options: InformerOptions) {
+    this.name = options.name
+    this.labelSelector = options.labelSelector || undefined
+    if (this.labelSelector) parseLabelSelector(this.labelSelector) // fail fast on a bad selector
+    this.resyncMs = options.resyncMs ?? 0
+    this.clock = options.clock ?? realClock
+    this.logger = (options.logger ?? silentLogger()).child({ informer: options.name })
+    const namespaces = [...new Set(options.namespaces ?? [])]
+    const scopes: Array<string | undefined> = namespaces.length === 0 ? [undefined] : namespaces
+    this.reflectors = scopes.map(
+      (namespace) =>
+        new Reflector<T>({
+          namespace,
+          source: options.source,
+          scope: { ...(namespace === undefined ? {} : { namespace }), ...(this.labelSelector ? { labelSelector: this.labelSelector } : {}) },
+          logger: this.logger,
+          clock: this.clock,
+          backoffInitialMs: options.backoffInitialMs ?? 800,
+          backoffMaxMs: options.backoffMaxMs ?? 30_000,
+          minWatchMs: options.minWatchMs ?? 1000,
+          random: options.random ?? Math.random,
+          replace: (items) => this.replace(namespace, items),
+          apply: (type, obj) => this.emit(this.store.apply(type, obj)),
+          synced: () => this.reflectorSynced(),
+        }),
+    )
+  }
+
+  /**
+   * Registers handlers and returns a function that removes them. Added after objects are cached,
+   * the handlers first get onAdd for each of them (like client-go), so nothing is missed.
+   */
+  addHandlers(handlers: InformerHandlers<T>): () => void {
+    this.handlers.push(handlers)
+    for (const obj of this.store.all()) this.call('add', () => handlers.onAdd?.(obj))
+    return () => {
+      const index = this.handlers.indexOf(handlers)
+      if (index >= 0) this.handlers.splice(index, 1)
+    }
+  }
+
+  start(): void {
+    if (this.started || this.stopped) return
+    this.started = true
+    this.logger.debug({ namespaces: this.reflectors.map((r) => r.namespace ?? '*'), labelSelector: this.labelSelector }, 'informer starting')
+    for (const reflector of this.reflectors) reflector.start()
+    this.scheduleResync()
+  }
+
+  /** Stops every list/watch loop; resolves when they have returned. Pending waitForSync() calls reject. */
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    if (this.resyncTimer) this.clock.clearTimeout(this.resyncTimer)
+    this.resyncTimer = undefined
+    await Promise.all(this.reflectors.map((r) => r.stop()))
+    for (const waiter of this.syncWaiters.splice(0)) waiter.reject(new Error(`informer ${this.name} stopped before it synced`))
+  }
+
+  /** True once every namespace's first list is in the cache. */
+  hasSynced(): boolean {
+    return this.reflectors.every((r) => r.hasSynced)
+  }
+
+  /** Resolves once hasSynced(); rejects if `signal` aborts or the informer is stopped first. */
+  waitForSync(signal?: AbortSignal): Promise<void> {
+    if (this.hasSynced()) return Promise.resolve()
+    if (this.stopped) return Promise.reject(new Error(`informer ${this.name} stopped before it synced`))
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve()
+        },
+        reject: (err: Error) => {
+          signal?.removeEventListener('abort', onAbort)
+          reject(err)
+        },
+      }
+      const onAbort = (): void => {
+        const index = this.syncWaiters.indexOf(waiter)
+        if (index >= 0) this.syncWaiters.splice(index, 1)
+        reject(signal?.reason instanceof Error ? signal.reason : new Error(`waiting for informer ${this.name} to sync was aborted`))
+      }
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.syncWaiters.push(waiter)
+    })
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.store.get(namespace, name)
+  }
+
+  list(namespace?: string, labelSelector?: string): T[] {
+    return this.store.list(namespace, labelSelector)
+  }
+
+  size(): number {
+    return this.store.size()
+  }
+
+  /** A fresh list for `namespace` (undefined = all): store it and emit the differences. */
+  private replace(namespace: string | undefined, items: readonly T[]): void {
+    const changes = this.store.replace(namespace, items)
+    for (const change of changes) this.emit(change)
+    const count = (type: StoreChange<T>['type']) => changes.filter((c) => c.type === type).length
+    this.logger.debug({ namespace, items: items.length, added: count('add'), updated: count('update'), deleted: count('delete') }, 'list applied to cache')
+  }
+
+  private reflectorSynced(): void {
+    if (!this.hasSynced()) return
+    for (const waiter of this.syncWaiters.splice(0)) waiter.resolve()
+  }
+
+  private scheduleResync(): void {
+    if (!(this.resyncMs > 0) || this.stopped) return
+    this.resyncTimer = this.clock.setTimeout(() => {
+      this.resyncTimer = undefined
+      if (this.stopped) return
+      if (this.hasSynced()) {
+        this.logger.debug({ objects: this.store.size() }, 'resync')
+        for (const obj of this.store.all()) this.emit({ type: 'update', oldObj: obj, newObj: obj })
+      }
+      this.scheduleResync()
+    }, this.resyncMs)
+  }
+
+  private emit(change: StoreChange<T>): void {
+    for (const h of [...this.handlers]) {
+      switch (change.type) {
+        case 'add':
+          this.call('add', () => h.onAdd?.(change.obj))
+          break
+        case 'update':
+          this.call('update', () => h.onUpdate?.(change.oldObj, change.newObj))
+          break
+        case 'delete':
+          this.call('delete', () => h.onDelete?.(change.obj))
+          break
+      }
+    }
+  }
+
+  private call(event: string, fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.logger.error({ err, event }, 'informer handler threw')
+    }
+  }
+}
+
+export interface KubeInformerOptions extends Omit<InformerOptions, 'source' | 'name'> {
+  name?: string
+}
+
+/**
+ * An informer on a real cluster. A selector cannot OR two labels: for objects carrying either of
+ * two labels, use two informers, one per label with the "exists" selector.
+ */
+export function createKubeInformer<T extends KubeObject = KubeObject>(
+  kubeConfig: KubeConfig,
+  resource: ResourceRef,
+  options: KubeInformerOptions = {},
+): Informer<T> {
+  const { name, ...rest } = options
+  return new Informer<T>({
+    ...rest,
+    name: name ?? (rest.labelSelector ? `${resource.plural}(${rest.labelSelector})` : resource.plural),
+    source: kubeListWatchSource(kubeConfig, resource),
+  })
+}

@@ -1,0 +1,99 @@
+/**
+ * The Lease the leader elector competes for (coordination.k8s.io/v1), as the three calls it makes:
+ * get, create and update. kubeLeaseClient() is the real one (client-node's CoordinationV1Api);
+ * unit tests use a fake. Times are MicroTime strings (`2026-11-23T11:00:00.000000Z`).
+ */
+import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease, type V1ObjectMeta } from '@kubernetes/client-node'
+import { requestTimeout } from '../kube/client.ts'
+import { statusOf } from '../kube/errors.ts'
+import { formatMicroTime } from '../status/rfc3339.ts'
+
+export interface LeaseRecord {
+  /** '' when released. */
+  holderIdentity: string
+  leaseDurationSeconds: number
+  /** MicroTime strings. */
+  acquireTime?: string
+  renewTime?: string
+  leaseTransitions: number
+  /** From the API; sent back on update for optimistic concurrency. */
+  resourceVersion?: string
+}
+
+/** The three calls the elector needs; kubeLeaseClient() is the real one, tests use a fake. */
+export interface LeaseClient {
+  /** The Lease, or undefined if it does not exist. */
+  get(): Promise<LeaseRecord | undefined>
+  /** Rejects (409) if it already exists. */
+  create(record: LeaseRecord): Promise<LeaseRecord>
+  /** Rejects (409) unless record.resourceVersion is still the current one. */
+  update(record: LeaseRecord): Promise<LeaseRecord>
+}
+
+function microTimeString(value: unknown): string | undefined {
+  if (typeof value === 'string') return value
+  if (value instanceof Date && !Number.isNaN(value.getTime())) return formatMicroTime(value)
+  return undefined
+}
+
+/** A LeaseClient on the coordination.k8s.io/v1 API. */
+export function kubeLeaseClient(kubeConfig: KubeConfig, namespace: string, name: string, requestTimeoutMs = 10_000): LeaseClient {
+  const api = kubeConfig.makeApiClient(CoordinationV1Api)
+  // Labels and annotations someone put on the Lease survive our PUTs.
+  let lastMetadata: V1ObjectMeta | undefined
+
+  const fromLease = (lease: V1Lease): LeaseRecord => {
+    lastMetadata = lease.metadata
+    const spec = lease.spec ?? {}
+    const record: LeaseRecord = {
+      holderIdentity: spec.holderIdentity ?? '',
+      leaseDurationSeconds: spec.leaseDurationSeconds ?? 0,
+      leaseTransitions: spec.leaseTransitions ?? 0,
+    }
+    // The generated deserializer leaves MicroTime fields as strings despite their declared type.
+    const acquireTime = microTimeString(spec.acquireTime as unknown)
+    const renewTime = microTimeString(spec.renewTime as unknown)
+    if (acquireTime) record.acquireTime = acquireTime
+    if (renewTime) record.renewTime = renewTime
+    if (lease.metadata?.resourceVersion) record.resourceVersion = lease.metadata.resourceVersion
+    return record
+  }
+
+  const toLease = (record: LeaseRecord): V1Lease => ({
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name,
+      namespace,
+      ...(lastMetadata?.labels ? { labels: lastMetadata.labels } : {}),
+      ...(lastMetadata?.annotations ? { annotations: lastMetadata.annotations } : {}),
+      ...(record.resourceVersion ? { resourceVersion: record.resourceVersion } : {}),
+    },
+    spec: {
+      holderIdentity: record.holderIdentity,
+      leaseDurationSeconds: record.leaseDurationSeconds,
+      leaseTransitions: record.leaseTransitions,
+      // V1MicroTime serialises with six fractional digits.
+      ...(record.acquireTime ? { acquireTime: new V1MicroTime(record.acquireTime) } : {}),
+      ...(record.renewTime ? { renewTime: new V1MicroTime(record.renewTime) } : {}),
+    },
+  })
+
+  return {
+    async get() {
+      try {
+        return fromLease(await api.readNamespacedLease({ name, namespace }, requestTimeout(requestTimeoutMs)))
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined
+        throw err
+      }
+    },
+    async create(record) {
+      lastMetadata = undefined
+      return fromLease(await api.createNamespacedLease({ namespace, body: toLease(record) }, requestTimeout(requestTimeoutMs)))
+    },
+    async update(record) {
+      return fromLease(await api.replaceNamespacedLease({ name, namespace, body: toLease(record) }, requestTimeout(requestTimeoutMs)))
+    },
+  }
+}

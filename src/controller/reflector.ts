@@ -1,0 +1,185 @@
+/**
+ * One list+watch loop (client-go's Reflector), for one namespace or for all, feeding a cache:
+ *
+ * - list (paginated) → watch from the list's resourceVersion, with bookmarks; each event moves the
+ *   resourceVersion on; when a watch ends it resumes from the last resourceVersion;
+ * - `410 Gone` (HTTP status or an ERROR event with code 410) → relist; the cache diffs the new list
+ *   against what it holds;
+ * - other failures → exponential backoff with jitter (800 ms … 30 s by default), keeping the
+ *   resourceVersion; after 5 failed watches in a row, relist;
+ * - a watch that ends at once without any event counts as a failure.
+ */
+import { KubeApiError, statusOf } from '../kube/errors.ts'
+import { isJsonObject, type KubeObject } from '../kube/objects.ts'
+import type { Logger } from '../log.ts'
+import { sleep, type Clock } from './clock.ts'
+import { isKubeObject, type ListWatchScope, type ListWatchSource, type WatchStream } from './list-watch.ts'
+import { resourceVersionOf } from './store.ts'
+
+const RELIST_AFTER_WATCH_FAILURES = 5
+
+export interface ReflectorOptions<T extends KubeObject> {
+  namespace: string | undefined
+  source: ListWatchSource
+  scope: ListWatchScope
+  logger: Logger
+  clock: Clock
+  backoffInitialMs: number
+  backoffMaxMs: number
+  minWatchMs: number
+  random: () => number
+  /** A fresh list arrived: it replaces what the cache holds for this namespace. */
+  replace: (items: readonly T[]) => void
+  /** One watch event. */
+  apply: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T) => void
+  /** The first list is in. */
+  synced: () => void
+}
+
+/** One list+watch loop (client-go's Reflector) for one namespace, or all when `namespace` is undefined. */
+export class Reflector<T extends KubeObject> {
+  readonly namespace: string | undefined
+  hasSynced = false
+  resourceVersion = ''
+  /** Events (including bookmarks) received by the current watch. */
+  private watchEvents = 0
+  private readonly ctx: ReflectorOptions<T>
+  private readonly stopController = new AbortController()
+  private stream: WatchStream | undefined
+  private running: Promise<void> | undefined
+
+  constructor(ctx: ReflectorOptions<T>) {
+    this.ctx = ctx
+    this.namespace = ctx.namespace
+  }
+
+  start(): void {
+    this.running ??= this.run()
+  }
+
+  async stop(): Promise<void> {
+    this.stopController.abort()
+    this.stream?.abort()
+    await this.running
+  }
+
+  private get stopped(): boolean {
+    return this.stopController.signal.aborted
+  }
+
+  private async run(): Promise<void> {
+    const { logger, clock } = this.ctx
+    let failures = 0
+    let watchFailures = 0
+    while (!this.stopped) {
+      let watchStartedAt: number | undefined
+      try {
+        if (this.resourceVersion === '') await this.relist()
+        if (this.stopped) return
+        watchStartedAt = clock.now()
+        this.watchEvents = 0
+        const gone = await this.watchOnce()
+        if (this.stopped) return
+        if (gone) {
+          logger.info({ namespace: this.namespace, resourceVersion: this.resourceVersion }, 'resourceVersion expired (410 Gone); relisting')
+          this.resourceVersion = ''
+          continue
+        }
+        if (this.watchEvents === 0 && clock.now() - watchStartedAt < this.ctx.minWatchMs) {
+          throw new Error('watch closed immediately without events')
+        }
+        failures = 0
+        watchFailures = 0
+      } catch (err) {
+        if (this.stopped) return
+        // A watch that was healthy for a while before failing starts the backoff afresh.
+        const healthy = watchStartedAt !== undefined && (this.watchEvents > 0 || clock.now() - watchStartedAt >= this.ctx.minWatchMs)
+        if (healthy) {
+          failures = 0
+          watchFailures = 0
+        }
+        failures++
+        if (statusOf(err) === 410) {
+          this.resourceVersion = ''
+        } else if (this.resourceVersion !== '' && ++watchFailures >= RELIST_AFTER_WATCH_FAILURES) {
+          // A watch that keeps failing from the same resourceVersion: start over from a fresh list.
+          this.resourceVersion = ''
+          watchFailures = 0
+        }
+        const base = Math.min(this.ctx.backoffMaxMs, this.ctx.backoffInitialMs * 2 ** (failures - 1))
+        const delayMs = Math.round(base * (0.75 + this.ctx.random() * 0.5))
+        logger.warn({ err, namespace: this.namespace, failures, delayMs }, 'list/watch failed; retrying')
+        await sleep(clock, delayMs, this.stopController.signal)
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const result = await this.ctx.source.list(this.ctx.scope)
+    if (this.stopped) return
+    this.ctx.replace(result.items as T[])
+    this.resourceVersion = result.resourceVersion
+    if (!this.hasSynced) {
+      this.hasSynced = true
+      this.ctx.logger.info({ namespace: this.namespace, objects: result.items.length }, 'informer synced')
+      this.ctx.synced()
+    }
+  }
+
+  /** One watch from the current resourceVersion; resolves when it ends, true on 410 Gone. */
+  private async watchOnce(): Promise<boolean> {
+    let gone = false
+    let failure: KubeApiError | undefined
+    let stream: WatchStream | undefined
+    let abortRequested = false
+    const abort = (): void => {
+      abortRequested = true
+      stream?.abort()
+    }
+    stream = this.ctx.source.watch({ ...this.ctx.scope, resourceVersion: this.resourceVersion }, (event) => {
+      if (this.stopped || gone || failure) return
+      switch (event.type) {
+        case 'ADDED':
+        case 'MODIFIED':
+        case 'DELETED': {
+          if (!isKubeObject(event.object)) return
+          const rv = resourceVersionOf(event.object)
+          if (rv) this.resourceVersion = rv
+          this.watchEvents++
+          this.ctx.apply(event.type, event.object as T)
+          return
+        }
+        case 'BOOKMARK': {
+          const rv = isJsonObject(event.object) ? resourceVersionOf(event.object as KubeObject) : undefined
+          if (rv) this.resourceVersion = rv
+          this.watchEvents++
+          return
+        }
+        case 'ERROR': {
+          const status = isJsonObject(event.object) ? event.object : {}
+          const code = typeof status.code === 'number' ? status.code : undefined
+          if (code === 410) gone = true
+          else failure = new KubeApiError(`watch error: ${typeof status.message === 'string' ? status.message : 'unknown'}`, { statusCode: code })
+          abort()
+          return
+        }
+        default:
+          return
+      }
+    })
+    this.stream = stream
+    if (abortRequested || this.stopped) stream.abort()
+    try {
+      await stream.done
+    } catch (err) {
+      if (!gone && !failure && !this.stopped) {
+        if (statusOf(err) === 410) gone = true
+        else throw err
+      }
+    } finally {
+      this.stream = undefined
+    }
+    if (failure) throw failure
+    return gone
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The four calls the reconciler makes on any resource — get, merge-patch, replace status, delete —
+ * behind an interface, so the reconcilers are unit-tested against a fake and the real adapter
+ * stays thin. Everything goes through client-node's CustomObjectsApi, which serves any non-core
+ * group (batch/v1 Jobs included) as plain JSON.
+ *
+ * Every failure is a KubeApiError (errors.ts) with the HTTP status (undefined when no answer came:
+ * network error, timeout) and the Kubernetes Status reason, its message prefixed by the call.
+ */
+import { CustomObjectsApi, PatchStrategy, type KubeConfig } from '@kubernetes/client-node'
+import { requestTimeout } from './client.ts'
+import { KubeApiError, statusOf } from './errors.ts'
+import { isJsonObject, type JsonObject, type KubeObject } from './objects.ts'
+import type { ResourceRef } from './resources.ts'
+
+export interface DeleteOptions {
+  propagationPolicy?: 'Background' | 'Foreground' | 'Orphan'
+  /** Precondition: delete only this incarnation of the object. */
+  uid?: string
+}
+
+export type DeleteResult = 'deleted' | 'pending' | 'absent'
+
+/**
+ * What a DELETE answered: a Status (kind Status, "Success") or the object without
+ * deletionTimestamp when it was removed at once; the object with deletionTimestamp when
+ * finalizers (or graceful deletion) keep it for now.
+ */
+export function deleteResultOf(body: unknown): DeleteResult {
+  if (isJsonObject(body) && body.kind !== 'Status' && isJsonObject(body.metadata) && typeof body.metadata.deletionTimestamp === 'string') return 'pending'
+  return 'deleted'
+}
+
+export interface ResourceClient {
+  /** The object, or undefined when it does not exist (404). */
+  get(resource: ResourceRef, namespace: string, name: string): Promise<KubeObject | undefined>
+  /** JSON merge patch of the main resource; undefined when the object does not exist. */
+  mergePatch(resource: ResourceRef, namespace: string, name: string, patch: JsonObject): Promise<KubeObject | undefined>
+  /** PUT of the status subresource; `obj.metadata.resourceVersion` makes it conditional (409 when stale). */
+  replaceStatus(resource: ResourceRef, obj: KubeObject): Promise<KubeObject>
+  /**
+   * `deleted`: the object is gone; `pending`: deletion started but finalizers hold it;
+   * `absent`: it was already gone, or replaced by a newer one (uid precondition failed).
+   */
+  delete(resource: ResourceRef, namespace: string, name: string, options?: DeleteOptions): Promise<DeleteResult>
+}
+
+function describe(resource: ResourceRef, namespace: string, name: string): string {
+  return `${resource.kind} ${namespace}/${name}`
+}
+
+/** The real ResourceClient; each call gives up after `timeoutMs` (default 15 s). */
+export function kubeResourceClient(kubeConfig: KubeConfig, timeoutMs = 15_000): ResourceClient {
+  const api = kubeConfig.makeApiClient(CustomObjectsApi)
+  const address = (resource: ResourceRef) => ({ group: resource.group, version: resource.version, plural: resource.plural })
+  return {
+    async get(resource, namespace, name) {
+      try {
+        const obj: unknown = await api.getNamespacedCustomObject({ ...address(resource), namespace, name }, requestTimeout(timeoutMs))
+        return isJsonObject(obj) ? (obj as KubeObject) : undefined
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined
+        throw KubeApiError.from(err, `get ${describe(resource, namespace, name)}`)
+      }
+    },
+    async mergePatch(resource, namespace, name, patch) {
+      try {
+        const obj: unknown = await api.patchNamespacedCustomObject({ ...address(resource), namespace, name, body: patch }, requestTimeout(timeoutMs, PatchStrategy.MergePatch))
+        return isJsonObject(obj) ? (obj as KubeObject) : undefined
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined
+        throw KubeApiError.from(err, `patch ${describe(resource, namespace, name)}`)
+      }
+    },
+    async replaceStatus(resource, obj) {
+      const namespace = obj.metadata?.namespace ?? ''
+      const name = obj.metadata?.name ?? ''
+      try {
+        const updated: unknown = await api.replaceNamespacedCustomObjectStatus({ ...address(resource), namespace, name, body: obj }, requestTimeout(timeoutMs))
+        return isJsonObject(updated) ? (updated as KubeObject) : obj
+      } catch (err) {
+        throw KubeApiError.from(err, `update status of ${describe(resource, namespace, name)}`)
+      }
+    },
+    async delete(resource, namespace, name, opts = {}) {
+      try {
+        const answer: unknown = await api.deleteNamespacedCustomObject(
+          {
+            ...address(resource),
+            namespace,
+            name,
+            // The API server reads DeleteOptions from the body when there is one and then ignores
+            // the query parameters, so everything goes in the body (a Job deleted without
+            // propagationPolicy orphans its pods: batch/v1's legacy default).
+            body: {
+              ...(opts.propagationPolicy ? { propagationPolicy: opts.propagationPolicy } : {}),
+              ...(opts.uid ? { preconditions: { uid: opts.uid } } : {}),
+            },
+          },
+          requestTimeout(timeoutMs),
+        )
+        return deleteResultOf(answer)
+      } catch (err) {
+        const code = statusOf(err)
+        if (code === 404) return 'absent'
+        // A failed uid precondition: the object of that name is a newer one, not ours to delete.
+        if (code === 409 && opts.uid) return 'absent'
+        throw KubeApiError.from(err, `delete ${describe(resource, namespace, name)}`)
+      }
+    },
+  }
+}

@@ -1,0 +1,213 @@
+/** The run reconciler over fake caches and a fake API: gather, plan, execute, its results, conflicts, scoping. */
+import t from 'tap'
+import { conflict, done, requeueAfter, TerminalError } from '../../../src/controller/reconcile.ts'
+import type { KubeObject } from '../../../src/kube/objects.ts'
+import { silentLogger } from '../../../src/log.ts'
+import { createMetrics } from '../../../src/metrics.ts'
+import { ReconcileMemory } from '../../../src/reconcile/memory.ts'
+import { PlanCallsFailed } from '../../../src/reconcile/executor.ts'
+import { createRunReconciler, type RunReconcilerConfig } from '../../../src/reconcile/run-reconciler.ts'
+import { agentRun, cacheOf, childOf, FakeApi, FakeRecorder, iso, job, jobRecorded, orchestrationRun, T0_MS, workflow } from './fixtures.ts'
+
+const baseConfig: RunReconcilerConfig = { cancelTimeoutMs: 30_000, jobTtlSeconds: 600, jobMissingGraceSeconds: 30, namespaces: [] }
+
+function setup(options: { runs?: KubeObject[]; orchestrations?: KubeObject[]; jobs?: KubeObject[]; workflows?: KubeObject[] | undefined; config?: Partial<RunReconcilerConfig> } = {}) {
+  const api = new FakeApi()
+  const recorder = new FakeRecorder()
+  const metrics = createMetrics({ component: 'reconciler', version: 'test', processMetrics: false })
+  const clock = { now: T0_MS }
+  const caches = {
+    runs: { AgentRun: cacheOf(options.runs ?? []), OrchestrationRun: cacheOf(options.orchestrations ?? []), ToolRun: cacheOf([]) },
+    jobs: [cacheOf(options.jobs ?? [])],
+    ...(options.workflows ? { workflows: [cacheOf(options.workflows)] } : {}),
+  }
+  for (const r of options.runs ?? []) api.put('agentruns', r)
+  for (const r of options.orchestrations ?? []) api.put('orchestrationruns', r)
+  for (const j of options.jobs ?? []) api.put('jobs', j)
+  const memory = new ReconcileMemory()
+  const reconcile = createRunReconciler({
+    config: { ...baseConfig, ...options.config },
+    caches,
+    memory,
+    api,
+    recorder,
+    metrics,
+    logger: silentLogger(),
+    clock: () => clock.now,
+  })
+  return { api, recorder, metrics, clock, caches, memory, reconcile }
+}
+
+const statusOf = (api: FakeApi, plural: string, name: string): KubeObject['status'] => api.objects.get(`${plural}/agents/${name}`)?.status
+
+t.test('AgentRun cancel: the Job is deleted at once, so the run is Cancelled in the same pass', async (t) => {
+  const run = agentRun('r', { cancel: true, status: { phase: 'Running' } })
+  const s = setup({ runs: [run], jobs: [job('r-job', 'r')] })
+  t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), done())
+  t.same(s.api.ops(), ['delete jobs agents/r-job', 'replaceStatus agentruns agents/r'], 'one delete, one status write')
+  const status = statusOf(s.api, 'agentruns', 'r')
+  t.equal(status?.phase, 'Cancelled')
+  t.same(status?.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`), ['Cancelled=True/CancelRequested'])
+  t.same(s.memory.size, { cancels: 0, jobs: 0 }, 'memory released once Cancelled')
+})
+
+t.test('AgentRun cancel: a Job held by a finalizer → record first-seen, then Cancelled once it is gone', async (t) => {
+  const run = agentRun('r', { cancel: true, status: { phase: 'Running' } })
+  const s = setup({ runs: [run], jobs: [job('r-job', 'r', { finalizers: ['x/hold'] })] })
+  const first = await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' })
+  t.same(s.api.ops(), ['delete jobs agents/r-job', 'replaceStatus agentruns agents/r'])
+  t.same(first, requeueAfter(30_000), 'come back at the cancel deadline')
+  t.equal(statusOf(s.api, 'agentruns', 'r')?.conditions?.[0]?.status, 'Unknown')
+
+  // The Job's delete event arrives; the run's cache entry catches up with our write.
+  s.caches.jobs[0]!.objects.length = 0
+  s.caches.runs.AgentRun.objects[0] = s.api.objects.get('agentruns/agents/r')!
+  s.clock.now = T0_MS + 1_500
+  s.api.calls = []
+  t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), done())
+  t.same(s.api.ops(), ['replaceStatus agentruns agents/r'])
+  const status = statusOf(s.api, 'agentruns', 'r')
+  t.equal(status?.phase, 'Cancelled')
+  t.equal(status?.finishedAt, iso(T0_MS + 1_500))
+  t.same(status?.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`), ['Cancelled=True/CancelRequested'])
+  t.match(await s.metrics.registry.getSingleMetricAsString('runguard_cancel_propagation_seconds'), /_sum\{kind="AgentRun"\} 1.5\n/, 'propagation time from this process’s own first sighting')
+  t.same(s.memory.size, { cancels: 0, jobs: 0 }, 'memory released once Cancelled')
+})
+
+t.test('a lost conflict: conflict() for the controller; the next pass reads the run itself and plans again', async (t) => {
+  const cached = agentRun('r', { cancel: true, status: { phase: 'Running' }, resourceVersion: '100' })
+  const s = setup({ runs: [cached] })
+  // Someone else wrote meanwhile: the API has a newer resourceVersion, and the run succeeded.
+  s.api.put('agentruns', agentRun('r', { cancel: true, status: { phase: 'Succeeded' }, resourceVersion: '150' }))
+  t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), conflict())
+  t.same(s.api.ops(), ['replaceStatus agentruns agents/r'])
+  s.api.calls = []
+  t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), done(), 'the controller runs it again at once')
+  t.same(s.api.ops(), ['get agentruns agents/r', 'replaceStatus agentruns agents/r'], 'the cache is still behind: the run is read from the API server')
+  const status = statusOf(s.api, 'agentruns', 'r')
+  t.equal(status?.phase, 'Succeeded', 'the fresh plan does not resurrect or overwrite the terminal phase')
+  t.same(status?.conditions?.map((c) => c.reason), ['AlreadyTerminal'])
+  t.notOk(await s.metrics.registry.getSingleMetricAsString('runguard_cancel_propagation_seconds').then((text) => /_count\{kind="AgentRun"\} [1-9]/.test(text)), 'the lost plan’s effects never ran')
+})
+
+t.test('after a conflict, a cache that has caught up is read as usual', async (t) => {
+  const s = setup({ runs: [agentRun('r', { cancel: true, status: { phase: 'Running' }, resourceVersion: '100' })] })
+  s.api.put('agentruns', agentRun('r', { cancel: true, status: { phase: 'Running' }, resourceVersion: '150' }))
+  t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), conflict())
+  s.caches.runs.AgentRun.objects[0] = s.api.objects.get('agentruns/agents/r')!
+  s.api.calls = []
+  t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), done())
+  t.same(s.api.ops(), ['replaceStatus agentruns agents/r'], 'no GET')
+  t.equal(statusOf(s.api, 'agentruns', 'r')?.phase, 'Cancelled')
+})
+
+t.test('OrchestrationRun: cancels its children from the caches', async (t) => {
+  const parent = orchestrationRun('o', { cancel: true, status: { phase: 'Running' } })
+  const s = setup({
+    orchestrations: [parent],
+    runs: [agentRun('a1', childOf('o', { status: { phase: 'Running' } })), agentRun('other', childOf('x', { status: { phase: 'Running' } }))],
+  })
+  await s.reconcile({ kind: 'OrchestrationRun', namespace: 'agents', name: 'o' })
+  t.same(s.api.ops(), ['mergePatch agentruns agents/a1', 'replaceStatus orchestrationruns agents/o'], 'only its own children')
+})
+
+t.test('Workflows: from the labelled cache, and a recorded but unlabelled one fetched while cancelling', async (t) => {
+  const run = agentRun('r', { cancel: true, status: { phase: 'Running', runtimeRef: { type: 'workflow', name: 'recorded-wf' } } })
+  const s = setup({ runs: [run], workflows: [workflow('labelled-wf', 'r', { phase: 'Running' })] })
+  s.api.put('workflows', { metadata: { name: 'recorded-wf', namespace: 'agents' }, spec: {}, status: { phase: 'Running' } })
+  await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' })
+  t.same(s.api.ops(), ['get workflows agents/recorded-wf', 'mergePatch workflows agents/labelled-wf', 'mergePatch workflows agents/recorded-wf', 'replaceStatus agentruns agents/r'])
+})
+
+t.test('Workflows API not served: Workflows ignored', async (t) => {
+  const run = agentRun('r', { cancel: true, status: { phase: 'Running', runtimeRef: { type: 'workflow', name: 'recorded-wf' } } })
+  const s = setup({ runs: [run] })
+  await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' })
+  t.same(s.api.ops(), ['replaceStatus agentruns agents/r'])
+  t.equal(statusOf(s.api, 'agentruns', 'r')?.phase, 'Cancelled')
+})
+
+t.test('Job missing: confirmed by GET, grace period, reported once', async (t) => {
+  const run = agentRun('r', { status: jobRecorded('r-job', T0_MS - 60_000) })
+  const s = setup({ runs: [run] })
+  const first = await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' })
+  t.same(s.api.ops(), ['get jobs agents/r-job'], 'absent from the cache: confirmed with a GET')
+  t.same(first, requeueAfter(30_000), 'come back when the grace period ends')
+
+  s.clock.now = T0_MS + 10_000
+  s.api.calls = []
+  t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), requeueAfter(20_000))
+  t.same(s.api.ops(), [], 'within the grace period: no GET, no report')
+
+  s.clock.now = T0_MS + 30_000
+  s.api.calls = []
+  await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' })
+  t.same(s.api.ops(), ['get jobs agents/r-job', 'replaceStatus agentruns agents/r'], 'confirmed again, then reported')
+  t.same(s.recorder.events.map((e) => [e.type, e.reason]), [['Warning', 'JobMissing']])
+  t.match(await s.metrics.registry.getSingleMetricAsString('runguard_job_missing_total'), /runguard_job_missing_total\{kind="AgentRun",reason="JobMissing"\} 1/)
+
+  // A resync with the updated run: nothing more.
+  s.caches.runs.AgentRun.objects[0] = s.api.objects.get('agentruns/agents/r')!
+  s.clock.now = T0_MS + 400_000
+  s.api.calls = []
+  await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' })
+  t.same(s.api.ops(), [])
+  t.equal(s.recorder.events.length, 1, 'reported once per Job')
+})
+
+t.test('Job missing: the watch delete event starts the grace period', async (t) => {
+  const s = setup({ runs: [agentRun('r', { status: jobRecorded('r-job', T0_MS - 60_000) })] })
+  s.memory.noteJobGone('agents/r-job', T0_MS - 30_000)
+  await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' })
+  t.same(s.api.ops(), ['get jobs agents/r-job', 'replaceStatus agentruns agents/r'])
+  t.same(s.recorder.events.map((e) => e.reason), ['JobMissing'])
+})
+
+t.test('Job missing: a Job that exists (not labelled, so not cached) is no alarm', async (t) => {
+  const s = setup({ runs: [agentRun('r', { status: jobRecorded('r-job', T0_MS - 60_000) })] })
+  s.api.put('jobs', job('r-job', 'r', { label: 'none' }))
+  s.memory.noteJobGone('agents/r-job', T0_MS - 3_600_000)
+  t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), done())
+  t.same(s.recorder.events, [])
+  t.equal(s.memory.jobGoneSince('agents/r-job'), undefined)
+})
+
+t.test('Job missing: a Job in the cache is no alarm, and no GET is made', async (t) => {
+  const s = setup({ runs: [agentRun('r', { status: jobRecorded('r-job', T0_MS - 60_000) })], jobs: [job('r-job', 'r')] })
+  await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' })
+  t.same(s.api.ops(), [])
+})
+
+t.test('namespace scoping, unknown runs, unknown kinds', async (t) => {
+  const s = setup({ runs: [agentRun('r', { cancel: true, status: { phase: 'Running' } })], config: { namespaces: ['elsewhere'] } })
+  t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), done())
+  t.same(s.api.ops(), [], 'a namespace outside JANGAR_AGENTS_CONTROLLER_NAMESPACES is not touched')
+  const s2 = setup()
+  t.same(await s2.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'gone' }), done(), 'a run no longer in the cache: nothing')
+  await t.rejects(s2.reconcile({ kind: 'Pod', namespace: 'agents', name: 'x' }), TerminalError)
+})
+
+t.test('Job TTL release through the reconciler', async (t) => {
+  const run = agentRun('r', { status: jobRecorded('r-job', T0_MS, { phase: 'Succeeded' }) })
+  const s = setup({ runs: [run], jobs: [job('r-job', 'r', { heldTtl: '45' })] })
+  await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' })
+  t.same(s.api.calls.map((c) => [c.op, c.name, c.body]), [['mergePatch', 'r-job', { spec: { ttlSecondsAfterFinished: 45 } }]])
+})
+
+t.test('a failing call (RBAC): Forbidden Event, the pass fails for backoff, and the cancel deadline is kept', async (t) => {
+  const s = setup({ runs: [agentRun('r', { cancel: true, status: { phase: 'Running' } })], jobs: [job('r-job', 'r')] })
+  s.api.failWith = (call) => (call.op === 'delete' ? Object.assign(new Error('jobs.batch "r-job" is forbidden'), { statusCode: 403 }) : undefined)
+  const result = await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' })
+  t.match(result, { type: 'failed', deadlineMs: 30_000 }, 'failed, and the deadline survives the error backoff')
+  t.type(result.type === 'failed' && result.error, PlanCallsFailed)
+  t.same(s.recorder.events.map((e) => [e.reason, e.opts.transient]), [['Forbidden', false]])
+  t.equal(statusOf(s.api, 'agentruns', 'r')?.conditions?.[0]?.status, 'Unknown', 'the first-seen time is still recorded')
+
+  s.caches.runs.AgentRun.objects[0] = s.api.objects.get('agentruns/agents/r')!
+  s.clock.now = T0_MS + 30_000
+  t.match(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), { type: 'failed', error: PlanCallsFailed })
+  const status = statusOf(s.api, 'agentruns', 'r')
+  t.equal(status?.phase, 'Cancelled', 'at the deadline: Cancelled anyway')
+  t.equal(status?.conditions?.[0]?.reason, 'CancelTimedOut')
+  t.ok(s.recorder.events.some((e) => e.reason === 'CancelTimedOut'))
+})
