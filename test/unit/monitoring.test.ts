@@ -7,12 +7,19 @@
  * reconciler, read back with registry.getMetricsAsJSON() (histograms appear by their base name;
  * Prometheus sees `<base>_bucket`, `_sum` and `_count`). The expressions are read by a small PromQL
  * scanner below — enough for selectors, matchers, `by`/`without` and histogram_quantile.
+ *
+ * The `runguard.apiserver` alerts and the dashboard's API-server row query kube-apiserver's
+ * admission metrics instead (APISERVER_METRICS, from k8s.io/apiserver pkg/admission/metrics);
+ * test/integration/chart.test.ts reads those series back from the real 1.35 API server's /metrics.
+ * Whether each alert fires — and does not fire on a single event — is test/integration/
+ * monitoring-rules.test.ts (`promtool test rules`).
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import YAML from 'yaml'
 import { createMetrics } from '../../src/metrics.ts'
+import { APISERVER_METRICS } from '../helpers/apiserver-metrics.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const read = (path: string): string => readFileSync(root + path, 'utf8')
@@ -44,6 +51,9 @@ async function exportedMetrics(): Promise<Map<string, Exported>> {
   }
   return exported
 }
+
+/** A regex matcher on `name` that selects runguard's webhooks (and only them) in the API server's metrics. */
+const RUNGUARD_WEBHOOK_NAMES = /name=~"\.\+\\\\\.runguard\\\\\.proompteng\\\\\.ai"/
 
 /** Labels Prometheus Operator attaches to every series of a ServiceMonitor target. */
 const TARGET_LABELS = new Set(['job', 'instance', 'namespace', 'pod', 'container', 'endpoint', 'service'])
@@ -275,8 +285,11 @@ const panels = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]).filter(
 const panelExprs = panels.flatMap((p) => (p.targets ?? []).map((target) => ({ panel: p.title ?? `#${p.id}`, expr: target.expr ?? '' })))
 
 const ruleDoc = YAML.parse(read('manifests/monitoring/prometheusrule.yaml')) as { kind: string; spec: { groups: Array<{ name: string; rules: AlertRule[] }> } }
-const rules = ruleDoc.spec.groups.flatMap((g) => g.rules)
-const alerts = rules.filter((r): r is AlertRule & { alert: string } => typeof r.alert === 'string')
+const rules = ruleDoc.spec.groups.flatMap((g) => g.rules.map((rule) => ({ ...rule, group: g.name })))
+const alerts = rules.filter((r): r is AlertRule & { alert: string; group: string } => typeof r.alert === 'string')
+/** The API server's metrics, for the `runguard.apiserver` group and the dashboard's API-server panels. */
+const usesApiServer = (expr: string): boolean => /\bapiserver_/.test(expr)
+const withApiServer = (exported: Map<string, Exported>): Map<string, Exported> => new Map([...exported, ...APISERVER_METRICS])
 
 t.test('the registries export real histograms', async (t) => {
   const exported = await exportedMetrics()
@@ -288,7 +301,7 @@ t.test('the registries export real histograms', async (t) => {
 t.test('every dashboard query uses exported metrics and labels; latency is histogram_quantile over _bucket', async (t) => {
   const exported = await exportedMetrics()
   t.ok(panelExprs.length > 0, 'the dashboard has queries')
-  for (const { panel, expr } of panelExprs) t.same(problems(expr, exported), [], `${panel}: ${expr}`)
+  for (const { panel, expr } of panelExprs) t.same(problems(expr, usesApiServer(expr) ? new Map(APISERVER_METRICS) : exported), [], `${panel}: ${expr}`)
 
   // Template variables: `label_values(metric, label)`.
   for (const variable of dashboard.templating.list.filter((v) => v.type === 'query')) {
@@ -296,7 +309,8 @@ t.test('every dashboard query uses exported metrics and labels; latency is histo
     const match = /^label_values\(\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)$/.exec(query)
     t.ok(match, `variable $${variable.name} is label_values(metric, label): ${query}`)
     if (!match?.[1] || !match[2]) continue
-    const family = exported.get(match[1])
+    const all = withApiServer(exported)
+    const family = all.get(baseOf(match[1], all)?.base ?? match[1])
     t.ok(family, `variable $${variable.name}: ${match[1]} is exported`)
     t.ok(family?.labels.has(match[2]) || TARGET_LABELS.has(match[2]), `variable $${variable.name}: ${match[1]} has label ${match[2]}`)
   }
@@ -310,9 +324,14 @@ t.test('the dashboard has the panels operators asked for', async (t) => {
   for (const p of panels) {
     t.ok((p.targets ?? []).length > 0, `${p.title}: has a query`)
     t.equal(p.datasource?.uid, '${datasource}', `${p.title}: uses the $datasource variable`)
-    for (const target of p.targets ?? []) t.match(target.expr ?? '', /job=~"\$job"/, `${p.title}: selects the $job variable`)
+    for (const target of p.targets ?? []) {
+      if (usesApiServer(target.expr ?? '')) {
+        t.match(target.expr ?? '', /job=~"\$apiserver"/, `${p.title}: selects the $apiserver variable`)
+        t.match(target.expr ?? '', RUNGUARD_WEBHOOK_NAMES, `${p.title}: only runguard's webhooks`)
+      } else t.match(target.expr ?? '', /job=~"\$job"/, `${p.title}: selects the $job variable`)
+    }
   }
-  const used = new Set(panelExprs.flatMap(({ expr }) => metricsOf(expr, exported)))
+  const used = new Set(panelExprs.flatMap(({ expr }) => metricsOf(expr, withApiServer(exported))))
   for (const metric of [
     'runguard_admission_decisions_total', // admission rate, denials by reason
     'controller_runtime_webhook_latency_seconds', // webhook latency percentiles
@@ -324,6 +343,9 @@ t.test('the dashboard has the panels operators asked for', async (t) => {
     'runguard_cancel_propagation_seconds', // cancel propagation time
     'agents_run_outcomes_total', // run outcomes
     'runguard_job_missing_total', // job missing
+    'apiserver_admission_webhook_rejection_count', // the API server's view: refused calls, denials
+    'apiserver_admission_webhook_fail_open_count', // calls that failed open
+    'apiserver_admission_webhook_admission_duration_seconds', // API server → webhook latency
   ]) {
     t.ok(used.has(metric), `a panel charts ${metric}`)
   }
@@ -352,8 +374,14 @@ t.test('every alert uses exported metrics and labels, and carries severity, summ
   )
   for (const rule of alerts) {
     t.test(rule.alert, async (t) => {
-      t.same(problems(rule.expr, exported), [], rule.expr)
-      t.match(rule.expr, /job="runguard-metrics"/, 'selects runguard\'s job (controller_runtime_* names are shared with other operators)')
+      if (rule.group === 'runguard.apiserver') {
+        t.same(problems(rule.expr, new Map(APISERVER_METRICS)), [], rule.expr)
+        t.match(rule.expr, RUNGUARD_WEBHOOK_NAMES, 'selects runguard\'s webhooks by name (any API server job)')
+      } else {
+        t.same(problems(rule.expr, exported), [], rule.expr)
+        t.match(rule.expr, /job="runguard-metrics"/, 'selects runguard\'s job (controller_runtime_* names are shared with other operators)')
+      }
+      t.match(rule.for ?? '', /^[1-9][0-9]*[mh]$/, 'a `for:` duration: a blip never pages')
       t.ok(['critical', 'warning', 'info'].includes(rule.labels?.severity ?? ''), 'severity label')
       for (const key of ['summary', 'description', 'runbook_url']) t.ok((rule.annotations?.[key] ?? '').length > 0, `annotation ${key}`)
       const anchor = /#([a-z0-9-]+)$/.exec(rule.annotations?.runbook_url ?? '')?.[1]
@@ -379,6 +407,9 @@ t.test('the alerts cover what the issue asks for', async (t) => {
   t.ok(byMetric(/runguard_job_missing_total/), 'JobMissing rate')
   t.ok(byMetric(/runguard_events_total\{[^}]*reason="CancelTimedOut"/), 'cancel time-outs')
   t.ok(byMetric(/runguard_events_total\{[^}]*result="failed"/), 'event send failures')
+  t.ok(byMetric(/apiserver_admission_webhook_rejection_count\{[^}]*error_type="calling_webhook_error"/), 'the API server refusing writes because it cannot call runguard')
+  t.ok(byMetric(/apiserver_admission_webhook_fail_open_count\{/), 'the API server failing open on runguard\'s webhooks')
+  t.ok(alerts.some((a) => a.expr.includes('histogram_quantile(0.99') && /sum by \(le, name\) \(rate\(apiserver_admission_webhook_admission_duration_seconds_bucket/.test(a.expr)), 'API server → webhook p99 per webhook')
 })
 
 t.test('the scanner itself catches what it is for', async (t: SubTest) => {
