@@ -56,6 +56,9 @@ async function runProcess(component: 'webhook' | 'reconciler', start: (config: C
   }
 }
 
+/** A repeatable flag: every value, in the order given. */
+const repeatable = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
+
 const program = new Command()
   .name('runguard')
   .description('Admission webhooks and reconciler for proompteng Agents run objects (AgentRun, OrchestrationRun, ToolRun).')
@@ -72,12 +75,13 @@ program
   .addOption(new Option('--metrics-port <port>', 'plain-HTTP port for /metrics, /livez, /readyz').env('RUNGUARD_METRICS_PORT').default(9090).argParser(port))
   .addOption(new Option('--kubeconfig <file>', 'kubeconfig for sending Events (default: the KUBECONFIG list, then in-cluster, like controller-runtime)').env('RUNGUARD_KUBECONFIG'))
   .addOption(new Option('--body-limit <bytes>', 'largest AdmissionReview accepted').env('RUNGUARD_BODY_LIMIT').default(16 * 1024 * 1024).argParser(positiveInt))
-  .action(async (flags: { port: number; host: string; tlsCert: string; tlsKey: string; metricsPort: number; kubeconfig?: string; bodyLimit: number }) => {
+  .addOption(new Option('--tls-ip <address>', 'self-managed TLS: also put this IP address in the serving certificate (repeatable; for an API server that calls the webhook by URL)').argParser(repeatable))
+  .action(async (flags: { port: number; host: string; tlsCert: string; tlsKey: string; metricsPort: number; kubeconfig?: string; bodyLimit: number; tlsIp?: string[] }) => {
     // Loaded on demand so `check`, `manifests` and `config` start without the server's modules.
     await runProcess('webhook', async (config, logger) => {
       const { closeOnSignals, startWebhookServer } = await import('./cmd/webhook.ts')
       const server = await startWebhookServer(
-        { port: flags.port, host: flags.host, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, metricsPort: flags.metricsPort, kubeconfig: flags.kubeconfig, bodyLimit: flags.bodyLimit },
+        { port: flags.port, host: flags.host, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, metricsPort: flags.metricsPort, kubeconfig: flags.kubeconfig, bodyLimit: flags.bodyLimit, ...(flags.tlsIp ? { tlsIps: flags.tlsIp } : {}) },
         config,
         logger,
       )
@@ -102,9 +106,6 @@ program
       closeOnSignals(reconciler, logger)
     })
   })
-
-/** A repeatable flag: every value, in the order given. */
-const repeatable = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
 
 program
   .command('check')

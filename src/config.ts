@@ -57,7 +57,28 @@ export interface Config {
   leaseRetryPeriodSeconds: number
   podName: string
   podNamespace: string
+  /** Webhook TLS and registration (README "TLS" and "Safe ordering"); see src/tls/ and src/registration/. */
+  tls: TlsSettings
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+}
+
+export const TLS_MODES = ['self-managed', 'cert-manager', 'secret'] as const
+export type TlsMode = (typeof TLS_MODES)[number]
+
+export interface TlsSettings {
+  /** '' when unset: the webhook serves the files it is given and touches no configuration. */
+  mode: TlsMode | ''
+  /** self-managed: the Secret runguard writes (type kubernetes.io/tls, plus ca.crt and ca.key). */
+  secretName: string
+  /** The webhook Service: the serving certificate's DNS names and the entries whose caBundle runguard injects. */
+  serviceName: string
+  /** Lease (pod namespace) whose holder writes the Secret and injects the CA. */
+  leaseName: string
+  /** Webhook configurations runguard patches (caBundle, arming); empty = none. */
+  webhookConfigurations: string[]
+  caValidityDays: number
+  certValidityDays: number
+  renewBeforeDays: number
 }
 
 type Kind = 'integer' | 'boolean' | 'list' | 'string' | 'enforcement'
@@ -123,6 +144,14 @@ export const SETTINGS: readonly Setting[] = [
   own('LEASE_DURATION_SECONDS', { kind: 'integer', default: '15', minimum: 1, doc: 'Lease duration.' }),
   own('LEASE_RENEW_DEADLINE_SECONDS', { kind: 'integer', default: '10', minimum: 1, doc: 'Leader gives up if it cannot renew within this.' }),
   own('LEASE_RETRY_PERIOD_SECONDS', { kind: 'integer', default: '2', minimum: 1, doc: 'Interval between acquire/renew attempts.' }),
+  own('TLS_MODE', { kind: 'string', default: '', enum: ['', ...TLS_MODES], doc: 'How the webhook gets its serving certificate: `self-managed` (runguard writes a CA and certificate into `RUNGUARD_TLS_SECRET_NAME`, injects the CA, rotates), `cert-manager` or `secret` (files from `--tls-cert`/`--tls-key`, as when empty).' }),
+  own('TLS_SECRET_NAME', { kind: 'string', default: '', doc: 'self-managed: the `kubernetes.io/tls` Secret (pod namespace) runguard writes and every replica serves from.' }),
+  own('TLS_SERVICE_NAME', { kind: 'string', default: 'runguard-webhook', doc: 'The webhook Service: DNS names of the serving certificate, and the configuration entries whose `caBundle` runguard injects.' }),
+  own('TLS_LEASE_NAME', { kind: 'string', default: 'runguard-webhook-tls', doc: 'Lease (pod namespace) whose holder writes the TLS Secret and injects the CA.' }),
+  own('WEBHOOK_CONFIGURATIONS', { kind: 'list', default: '', doc: 'Webhook configuration names (mutating and validating) runguard patches: `caBundle` (self-managed) and arming per the `runguard.proompteng.ai/armed-failure-policy` annotation. Empty: none.' }),
+  own('TLS_CA_VALIDITY_DAYS', { kind: 'integer', default: '3650', minimum: 1, doc: 'self-managed: validity of the CA runguard makes.' }),
+  own('TLS_CERT_VALIDITY_DAYS', { kind: 'integer', default: '365', minimum: 1, doc: 'self-managed: validity of the serving certificate.' }),
+  own('TLS_RENEW_BEFORE_DAYS', { kind: 'integer', default: '30', minimum: 1, doc: 'self-managed: renew the serving certificate (and rotate the CA, with overlap) this long before expiry; less than both validities.' }),
   own('POD_NAME', { kind: 'string', default: '', doc: 'This pod (Downward API); used as Event `reportingInstance` and Lease holder. Defaults to the host name.' }),
   own('POD_NAMESPACE', { kind: 'string', default: 'runguard-system', doc: 'This pod’s namespace (Downward API).' }),
   own('LOG_LEVEL', { kind: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level.' }),
@@ -315,6 +344,8 @@ export function loadConfigWithWarnings(env: NodeJS.ProcessEnv = process.env, hos
     )
   }
 
+  const tls = tlsSettings(str, int, list)
+
   const config: Config = {
     jobTtlSeconds: clampJobTtl(int('AGENTS_AGENT_RUNNER_JOB_TTL_SECONDS')),
     agentRunRetentionSeconds: int('AGENTS_CONTROLLER_AGENTRUN_RETENTION_SECONDS'),
@@ -347,9 +378,46 @@ export function loadConfigWithWarnings(env: NodeJS.ProcessEnv = process.env, hos
     leaseRetryPeriodSeconds: retryPeriod,
     podName: str('RUNGUARD_POD_NAME') || hostname,
     podNamespace,
+    tls,
     logLevel: str('RUNGUARD_LOG_LEVEL') as Config['logLevel'],
   }
   return { config, warnings: spellingWarnings(env) }
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+
+function tlsSettings(str: (name: string) => string, int: (name: string) => number, list: (name: string) => string[]): TlsSettings {
+  const mode = str('RUNGUARD_TLS_MODE') as TlsSettings['mode']
+  const tls: TlsSettings = {
+    mode,
+    secretName: str('RUNGUARD_TLS_SECRET_NAME'),
+    serviceName: str('RUNGUARD_TLS_SERVICE_NAME'),
+    leaseName: str('RUNGUARD_TLS_LEASE_NAME'),
+    webhookConfigurations: list('RUNGUARD_WEBHOOK_CONFIGURATIONS'),
+    caValidityDays: int('RUNGUARD_TLS_CA_VALIDITY_DAYS'),
+    certValidityDays: int('RUNGUARD_TLS_CERT_VALIDITY_DAYS'),
+    renewBeforeDays: int('RUNGUARD_TLS_RENEW_BEFORE_DAYS'),
+  }
+  const name = (variable: string, value: string, pattern: RegExp, max: number, what: string) => {
+    if (value !== '' && (value.length > max || !pattern.test(value))) throw new ConfigError(`${variable}: ${JSON.stringify(value)} is not a valid ${what}`)
+  }
+  name('RUNGUARD_TLS_SECRET_NAME', tls.secretName, DNS_SUBDOMAIN, 253, 'Secret name')
+  name('RUNGUARD_TLS_SERVICE_NAME', tls.serviceName, DNS_LABEL, 63, 'Service name (a DNS label)')
+  name('RUNGUARD_TLS_LEASE_NAME', tls.leaseName, DNS_SUBDOMAIN, 253, 'Lease name')
+  for (const configuration of tls.webhookConfigurations) name('RUNGUARD_WEBHOOK_CONFIGURATIONS', configuration, DNS_SUBDOMAIN, 253, 'webhook configuration name')
+  if (mode === 'self-managed') {
+    if (tls.secretName === '') throw new ConfigError('RUNGUARD_TLS_MODE=self-managed needs RUNGUARD_TLS_SECRET_NAME')
+    if (tls.serviceName === '') throw new ConfigError('RUNGUARD_TLS_MODE=self-managed needs RUNGUARD_TLS_SERVICE_NAME')
+    if (tls.leaseName === '') throw new ConfigError('RUNGUARD_TLS_MODE=self-managed needs RUNGUARD_TLS_LEASE_NAME')
+  }
+  if (tls.renewBeforeDays >= tls.certValidityDays) {
+    throw new ConfigError(`RUNGUARD_TLS_RENEW_BEFORE_DAYS (${tls.renewBeforeDays}) must be less than RUNGUARD_TLS_CERT_VALIDITY_DAYS (${tls.certValidityDays})`)
+  }
+  if (tls.certValidityDays > tls.caValidityDays) {
+    throw new ConfigError(`RUNGUARD_TLS_CERT_VALIDITY_DAYS (${tls.certValidityDays}) must not exceed RUNGUARD_TLS_CA_VALIDITY_DAYS (${tls.caValidityDays})`)
+  }
+  return tls
 }
 
 /**

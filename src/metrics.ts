@@ -34,6 +34,7 @@ export interface Metrics {
   leader: Gauge<string>
   buildInfo: Gauge<'version' | 'node_version' | 'component'>
   certExpiry: Gauge<string>
+  webhookArmed: Gauge<'configuration' | 'webhook'>
 }
 
 export interface MetricsOptions {
@@ -157,6 +158,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
     certExpiry: new Gauge({
       name: 'runguard_tls_certificate_expiry_timestamp_seconds',
       help: 'notAfter of the serving certificate in use.',
+      registers,
+    }),
+    webhookArmed: new Gauge({
+      name: 'runguard_webhook_armed',
+      help: '1 when the webhook entry is at the failurePolicy its armed-failure-policy annotation names, else 0 (set by the TLS Lease holder).',
+      labelNames: ['configuration', 'webhook'],
       registers,
     }),
   }

@@ -9,11 +9,12 @@ import closeWithGrace from 'close-with-grace'
 import type { Config } from '../config.ts'
 import { EventRecorder } from '../events/recorder.ts'
 import { restEventTransport } from '../events/transport.ts'
-import { createRestClient, loadRestConfig } from '../kube/rest.ts'
+import { createRestClient, loadRestConfig, type RestConfig } from '../kube/rest.ts'
 import type { Logger } from '../log.ts'
 import { createMetrics, type Metrics } from '../metrics.ts'
 import { buildMetricsApp } from '../server/metrics-app.ts'
-import { CertificateWatcher } from '../server/tls.ts'
+import { startRegistrationController, type RegistrationController } from '../registration/controller.ts'
+import { CertificateWatcher, keyPairFromPem, loadKeyPair, type KeyPair } from '../server/tls.ts'
 import { buildWebhookApp } from '../server/webhook-app.ts'
 import { version } from '../version.ts'
 import { WEBHOOKS } from '../../webhooks/index.ts'
@@ -31,6 +32,11 @@ export interface WebhookServerOptions {
   kubeconfig?: string
   bodyLimit?: number
   certPollMs?: number
+  /** TLS/registration controller periods (tests); default 5 s each. */
+  registrationIntervalMs?: number
+  secretPollMs?: number
+  /** Self-managed TLS: extra IP SANs of the serving certificate (`--tls-ip`). */
+  tlsIps?: string[]
 }
 
 export interface RunningWebhookServer {
@@ -39,6 +45,8 @@ export interface RunningWebhookServer {
   metrics: Metrics
   recorder: EventRecorder | undefined
   certificates: CertificateWatcher
+  /** Running with self-managed TLS or RUNGUARD_WEBHOOK_CONFIGURATIONS set (Secret, CA injection, arming). */
+  registration: RegistrationController | undefined
   /** Actual ports (useful when 0 was asked for). */
   port: number
   metricsPort: number
@@ -53,14 +61,23 @@ export async function startWebhookServer(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RunningWebhookServer> {
   const metrics = createMetrics({ component: 'webhook', version: version() })
-  const events = createRecorder(config, logger, metrics, env, options.kubeconfig)
+  const kube = kubeAccess(logger, env, options.kubeconfig)
+  const events = createRecorder(config, logger, metrics, kube)
   const recorder = events?.recorder
+  const tlsMode = config.tls.mode
+  const selfManaged = tlsMode === 'self-managed'
+  // The TLS/registration controller: self-managed TLS, and/or arming of the named configurations.
+  const manages = selfManaged || config.tls.webhookConfigurations.length > 0
+  if (selfManaged && !kube) throw new Error('RUNGUARD_TLS_MODE=self-managed needs API access (in-cluster or a kubeconfig): the serving certificate comes from a Secret')
+  if (manages && !kube) logger.warn('RUNGUARD_WEBHOOK_CONFIGURATIONS is set but there is no API access: the webhooks stay as registered (not armed)')
 
   let draining = false
   let app: FastifyInstance | undefined
+  let registration: RegistrationController | undefined
   const certificates = new CertificateWatcher({
-    certFile: options.tlsCert,
-    keyFile: options.tlsKey,
+    // Self-managed: the pair comes from the Secret through the API (every replica polls it); the
+    // mounted copy, when the kubelet has synced one, only serves until then.
+    ...(selfManaged ? { initial: await initialPair(options, logger) } : { certFile: options.tlsCert, keyFile: options.tlsKey }),
     logger,
     pollIntervalMs: options.certPollMs,
     onReload: (pair) => {
@@ -79,9 +96,15 @@ export async function startWebhookServer(
     webhooks: WEBHOOKS,
     https: certificates.keyPair,
     bodyLimit: options.bodyLimit,
-    isReady: () => !draining,
+    isReady: () => ready(),
   })
-  const metricsApp = buildMetricsApp(metrics, () => !draining && app !== undefined)
+  // Ready: not draining and, self-managed, serving a pair from the Secret that has not expired.
+  function ready(): boolean {
+    if (draining || app === undefined) return false
+    if (!selfManaged) return true
+    return registration !== undefined && registration.loaded() && certificates.keyPair.notAfter.getTime() > Date.now()
+  }
+  const metricsApp = buildMetricsApp(metrics, ready)
 
   try {
     await app.listen({ port: options.port, host: options.host })
@@ -92,6 +115,24 @@ export async function startWebhookServer(
     throw err
   }
   certificates.start()
+  const registrationClient = manages && kube ? createRestClient(kube) : undefined
+  if (registrationClient) {
+    registration = startRegistrationController({
+      client: registrationClient,
+      settings: config.tls,
+      namespace: config.podNamespace,
+      podName: config.podName,
+      lease: { durationSeconds: config.leaseDurationSeconds, renewDeadlineSeconds: config.leaseRenewDeadlineSeconds, retryPeriodSeconds: config.leaseRetryPeriodSeconds },
+      servingPair: () => certificates.keyPair,
+      onPair: (pair) => certificates.use(pair),
+      isReady: ready,
+      metrics,
+      logger,
+      ...(options.registrationIntervalMs !== undefined ? { intervalMs: options.registrationIntervalMs } : {}),
+      ...(options.secretPollMs !== undefined ? { secretPollMs: options.secretPollMs } : {}),
+      ...(options.tlsIps !== undefined ? { ipAddresses: options.tlsIps } : {}),
+    })
+  }
   const port = addressPort(app)
   const metricsPort = addressPort(metricsApp)
   logger.info({ port, metricsPort, webhooks: WEBHOOKS.map((w) => `${w.name} ${w.path}`), events: recorder !== undefined }, 'webhook server listening')
@@ -103,11 +144,17 @@ export async function startWebhookServer(
     metrics,
     recorder,
     certificates,
+    get registration() {
+      return registration
+    },
     port,
     metricsPort,
     async close() {
       draining = true
       certificates.stop()
+      // Hands the TLS Lease back so a peer takes over the writing at once.
+      await registration?.stop()
+      registrationClient?.close()
       await server.close()
       // Bounded: with the API server unreachable, pending Events must not hold up the exit.
       await events?.close(EVENT_FLUSH_TIMEOUT_MS)
@@ -131,7 +178,7 @@ interface Events {
   close(timeoutMs: number): Promise<void>
 }
 
-function createRecorder(config: Config, logger: Logger, metrics: Metrics, env: NodeJS.ProcessEnv, kubeconfig?: string): Events | undefined {
+function kubeAccess(logger: Logger, env: NodeJS.ProcessEnv, kubeconfig?: string): RestConfig | undefined {
   let kube
   try {
     kube = loadRestConfig(env, kubeconfig)
@@ -143,6 +190,28 @@ function createRecorder(config: Config, logger: Logger, metrics: Metrics, env: N
     logger.info('no in-cluster config and no KUBECONFIG; admission keeps working, Events are off')
     return undefined
   }
+  return kube
+}
+
+/**
+ * Self-managed TLS: what to serve until the Secret is read — the mounted copy when the kubelet
+ * has synced one (a restarted pod), else a throwaway self-signed pair, so the HTTPS port answers
+ * /livez at once while /readyz stays 503 until the Secret's pair is loaded.
+ */
+async function initialPair(options: WebhookServerOptions, logger: Logger): Promise<KeyPair> {
+  try {
+    return loadKeyPair(options.tlsCert, options.tlsKey)
+  } catch {
+    logger.info('self-managed TLS: no mounted pair yet; serving a placeholder until the Secret is read')
+  }
+  const { createCertificateAuthority, issueServingCertificate } = await import('../certs/generate.ts')
+  const ca = await createCertificateAuthority({ commonName: 'runguard-placeholder', days: 1 })
+  const leaf = await issueServingCertificate(ca, { dnsNames: ['runguard-placeholder.invalid'], days: 1 })
+  return keyPairFromPem(leaf.certPem, leaf.keyPem)
+}
+
+function createRecorder(config: Config, logger: Logger, metrics: Metrics, kube: RestConfig | undefined): Events | undefined {
+  if (!kube) return undefined
   logger.info({ kubeconfig: kube.source }, 'kube access configured for Events')
   const client = createRestClient(kube)
   const recorder = new EventRecorder({

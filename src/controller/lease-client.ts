@@ -7,28 +7,9 @@ import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease, type V1O
 import { requestTimeout } from '../kube/client.ts'
 import { statusOf } from '../kube/errors.ts'
 import { formatMicroTime } from '../status/rfc3339.ts'
+import type { LeaseClient, LeaseRecord } from './lease-types.ts'
 
-export interface LeaseRecord {
-  /** '' when released. */
-  holderIdentity: string
-  leaseDurationSeconds: number
-  /** MicroTime strings. */
-  acquireTime?: string
-  renewTime?: string
-  leaseTransitions: number
-  /** From the API; sent back on update for optimistic concurrency. */
-  resourceVersion?: string
-}
-
-/** The three calls the elector needs; kubeLeaseClient() is the real one, tests use a fake. */
-export interface LeaseClient {
-  /** The Lease, or undefined if it does not exist. */
-  get(): Promise<LeaseRecord | undefined>
-  /** Rejects (409) if it already exists. */
-  create(record: LeaseRecord): Promise<LeaseRecord>
-  /** Rejects (409) unless record.resourceVersion is still the current one. */
-  update(record: LeaseRecord): Promise<LeaseRecord>
-}
+export type { LeaseClient, LeaseRecord } from './lease-types.ts'
 
 function microTimeString(value: unknown): string | undefined {
   if (typeof value === 'string') return value

@@ -19,8 +19,16 @@ export interface KeyPair {
 
 /** Reads and checks a certificate/key pair; throws with a message naming the file at fault. */
 export function loadKeyPair(certFile: string, keyFile: string): KeyPair {
-  const cert = readFileSync(certFile, 'utf8')
-  const key = readFileSync(keyFile, 'utf8')
+  return keyPairFromPem(readFileSync(certFile, 'utf8'), readFileSync(keyFile, 'utf8'), certFile, keyFile)
+}
+
+/**
+ * Checks a pair given in memory (self-managed TLS reads it from the Secret through the API); throws
+ * naming `certSource`/`keySource` when a part is unreadable or the key does not match.
+ */
+export function keyPairFromPem(cert: string, key: string, certSource = 'tls.crt', keySource = 'tls.key'): KeyPair {
+  const certFile = certSource
+  const keyFile = keySource
   let x509: X509Certificate
   try {
     x509 = new X509Certificate(cert)
@@ -38,8 +46,11 @@ export function loadKeyPair(certFile: string, keyFile: string): KeyPair {
 }
 
 export interface CertificateWatcherOptions {
-  certFile: string
-  keyFile: string
+  /** Files to serve and watch; without them only pairs given to use() are served. */
+  certFile?: string
+  keyFile?: string
+  /** The pair to start with instead of reading the files (self-managed TLS). */
+  initial?: KeyPair
   logger: Logger
   onReload: (pair: KeyPair) => void
   /** Backstop poll for file systems where fs.watch misses renames. */
@@ -55,7 +66,21 @@ export class CertificateWatcher {
 
   constructor(options: CertificateWatcherOptions) {
     this.options = options
-    this.current = loadKeyPair(options.certFile, options.keyFile)
+    if (options.initial) this.current = options.initial
+    else if (options.certFile !== undefined && options.keyFile !== undefined) this.current = loadKeyPair(options.certFile, options.keyFile)
+    else throw new Error('CertificateWatcher needs certFile and keyFile, or an initial pair')
+  }
+
+  /**
+   * Serves `pair` from the next handshake on (self-managed TLS hands over what it read from the
+   * Secret). Returns true when it differed from the current pair.
+   */
+  use(pair: KeyPair): boolean {
+    if (pair.fingerprint === this.current.fingerprint) return false
+    this.current = pair
+    this.options.onReload(pair)
+    this.options.logger.info({ notAfter: pair.notAfter.toISOString() }, 'serving certificate replaced')
+    return true
   }
 
   get keyPair(): KeyPair {
@@ -63,7 +88,9 @@ export class CertificateWatcher {
   }
 
   start(): void {
-    const dirs = new Set([dirname(this.options.certFile), dirname(this.options.keyFile)])
+    const { certFile, keyFile } = this.options
+    if (certFile === undefined || keyFile === undefined || this.options.initial) return
+    const dirs = new Set([dirname(certFile), dirname(keyFile)])
     for (const dir of dirs) {
       try {
         const watcher = watch(dir, () => this.schedule())
@@ -93,9 +120,11 @@ export class CertificateWatcher {
 
   /** Reloads when the files changed and the new pair is good. Returns true when it swapped. */
   check(): boolean {
+    const { certFile, keyFile } = this.options
+    if (certFile === undefined || keyFile === undefined) return false
     let next: KeyPair
     try {
-      next = loadKeyPair(this.options.certFile, this.options.keyFile)
+      next = loadKeyPair(certFile, keyFile)
     } catch (err) {
       this.options.logger.warn({ err }, 'serving certificate not reloaded; keeping the current one')
       return false

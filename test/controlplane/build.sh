@@ -4,14 +4,26 @@
 # ./etcd/go.mod and ./kube/go.mod. Output: $RUNGUARD_CACHE/controlplane/<key>/bin, where the key
 # is a hash of the pins, so the binaries are rebuilt only when the pinned versions change.
 #
+#   build.sh          the control plane (etcd, kube-apiserver, kube-controller-manager, kubectl)
+#   build.sh --node   also the node: kubelet, kube-scheduler, kube-proxy (same module, same pins;
+#                     test/harness/node.ts asks for them; ~4 min more on 2 cores with a cold cache)
+#
 # When KUBEBUILDER_ASSETS points at envtest binaries, those are used for whatever they contain
-# (etcd, kube-apiserver, kubectl); only what is missing (kube-controller-manager) is built.
+# (etcd, kube-apiserver, kubectl); only what is missing (kube-controller-manager) is built. The node
+# binaries are always built here (envtest ships none).
 #
 # Prints the bin directory on stdout; progress goes to stderr.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cache="${RUNGUARD_CACHE:-$root/.cache}"
+node=0
+for arg in "$@"; do
+  case "$arg" in
+    --node) node=1 ;;
+    *) echo "build.sh: unknown argument $arg (only --node)" >&2; exit 2 ;;
+  esac
+done
 
 if ! command -v go >/dev/null 2>&1; then
   for candidate in /usr/local/go/bin /usr/lib/go/bin; do
@@ -53,10 +65,22 @@ if [ "$need_etcd" = 1 ]; then
   echo "building etcd into $bin (first time only)..." >&2
   (cd "$here/etcd" && go build "${flags[@]}" -o "$bin/etcd.tmp.$$" go.etcd.io/etcd/server/v3 && mv "$bin/etcd.tmp.$$" "$bin/etcd")
 fi
-for cmd in "${need_kube[@]}"; do
-  echo "building $cmd $k8s_version into $bin (first time only; many minutes on 2 cores)..." >&2
-  (cd "$here/kube" && go build "${kube_flags[@]}" -o "$bin/$cmd.tmp.$$" "k8s.io/kubernetes/cmd/$cmd" && mv "$bin/$cmd.tmp.$$" "$bin/$cmd")
-done
+if [ "$node" = 1 ]; then
+  for cmd in kubelet kube-scheduler kube-proxy; do
+    have "$bin" "$cmd" || need_kube+=("$cmd")
+  done
+fi
+if [ "${#need_kube[@]}" -gt 0 ]; then
+  # One `go build` for all of them: the packages they share are compiled once, in parallel.
+  echo "building ${need_kube[*]} $k8s_version into $bin (first time only; many minutes on 2 cores)..." >&2
+  tmp="$bin/.tmp.$$"
+  mkdir -p "$tmp"
+  pkgs=()
+  for cmd in "${need_kube[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
+  (cd "$here/kube" && go build "${kube_flags[@]}" -o "$tmp/" "${pkgs[@]}")
+  for cmd in "${need_kube[@]}"; do mv "$tmp/$cmd" "$bin/$cmd"; done
+  rmdir "$tmp"
+fi
 
 # Binaries of earlier pins or flags are never used again; drop them (~280 MB each).
 find "$cache/controlplane" -mindepth 1 -maxdepth 1 -type d ! -name "$k8s_version-$key" -exec rm -rf {} +

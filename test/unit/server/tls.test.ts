@@ -53,3 +53,23 @@ t.test('fs.watch picks up a rotation without polling', async (t) => {
   while (watcher.keyPair.cert !== readFileSync(second.certPath, 'utf8') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
   t.equal(watcher.keyPair.cert, readFileSync(second.certPath, 'utf8'))
 })
+
+t.test('a pair given in memory (self-managed TLS): checked, and swapped in by use()', async (t) => {
+  const { createCertificateAuthority, issueServingCertificate } = await import('../../../src/certs/generate.ts')
+  const { keyPairFromPem } = await import('../../../src/server/tls.ts')
+  const ca = await createCertificateAuthority()
+  const one = await issueServingCertificate(ca, { dnsNames: ['a'] })
+  const two = await issueServingCertificate(ca, { dnsNames: ['a'] })
+  t.throws(() => keyPairFromPem(one.certPem, two.keyPem, 'secret tls.crt', 'secret tls.key'), /secret tls.key does not match the certificate in secret tls.crt/)
+  t.throws(() => keyPairFromPem('nope', one.keyPem), /tls.crt: not a PEM certificate/)
+  const reloads: KeyPair[] = []
+  const watcher = new CertificateWatcher({ initial: keyPairFromPem(one.certPem, one.keyPem), logger: silentLogger(), onReload: (pair) => reloads.push(pair) })
+  watcher.start() // no files: nothing to watch
+  t.equal(watcher.use(keyPairFromPem(one.certPem, one.keyPem)), false, 'the same pair: no swap')
+  t.equal(watcher.use(keyPairFromPem(two.certPem, two.keyPem)), true)
+  t.equal(watcher.keyPair.cert, two.certPem)
+  t.equal(reloads.length, 1)
+  t.equal(watcher.check(), false, 'no files to check')
+  watcher.stop()
+  t.throws(() => new CertificateWatcher({ logger: silentLogger(), onReload: () => {} }), /needs certFile and keyFile, or an initial pair/)
+})

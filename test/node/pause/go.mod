@@ -1,0 +1,3 @@
+module runguard.test/node/pause
+
+go 1.25.0
