@@ -7,7 +7,7 @@ import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease, type V1O
 import { requestTimeout } from '../kube/client.ts'
 import { statusOf } from '../kube/errors.ts'
 import { formatMicroTime } from '../status/rfc3339.ts'
-import type { LeaseClient, LeaseRecord } from './lease-types.ts'
+import { leaseObject, type LeaseClient, type LeaseRecord } from './lease-types.ts'
 
 export type { LeaseClient, LeaseRecord } from './lease-types.ts'
 
@@ -40,25 +40,8 @@ export function kubeLeaseClient(kubeConfig: KubeConfig, namespace: string, name:
     return record
   }
 
-  const toLease = (record: LeaseRecord): V1Lease => ({
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: {
-      name,
-      namespace,
-      ...(lastMetadata?.labels ? { labels: lastMetadata.labels } : {}),
-      ...(lastMetadata?.annotations ? { annotations: lastMetadata.annotations } : {}),
-      ...(record.resourceVersion ? { resourceVersion: record.resourceVersion } : {}),
-    },
-    spec: {
-      holderIdentity: record.holderIdentity,
-      leaseDurationSeconds: record.leaseDurationSeconds,
-      leaseTransitions: record.leaseTransitions,
-      // V1MicroTime serialises with six fractional digits.
-      ...(record.acquireTime ? { acquireTime: new V1MicroTime(record.acquireTime) } : {}),
-      ...(record.renewTime ? { renewTime: new V1MicroTime(record.renewTime) } : {}),
-    },
-  })
+  // V1MicroTime serialises with six fractional digits.
+  const toLease = (record: LeaseRecord): V1Lease => leaseObject(name, namespace, lastMetadata, record, (value) => new V1MicroTime(value))
 
   return {
     async get() {

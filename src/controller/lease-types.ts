@@ -25,3 +25,34 @@ export interface LeaseClient {
   /** Rejects (409) unless record.resourceVersion is still the current one. */
   update(record: LeaseRecord): Promise<LeaseRecord>
 }
+
+/** Labels and annotations read from the stored Lease, carried over on update. */
+export interface LeaseMetadata {
+  labels?: Record<string, string>
+  annotations?: Record<string, string>
+}
+
+/**
+ * The coordination.k8s.io/v1 Lease for `record`, shared by both LeaseClients. `time` turns a
+ * MicroTime string into what the client serialises (client-node wants V1MicroTime objects).
+ */
+export function leaseObject<Time>(name: string, namespace: string, stored: LeaseMetadata | undefined, record: LeaseRecord, time: (value: string) => Time) {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name,
+      namespace,
+      ...(stored?.labels ? { labels: stored.labels } : {}),
+      ...(stored?.annotations ? { annotations: stored.annotations } : {}),
+      ...(record.resourceVersion ? { resourceVersion: record.resourceVersion } : {}),
+    },
+    spec: {
+      holderIdentity: record.holderIdentity,
+      leaseDurationSeconds: record.leaseDurationSeconds,
+      leaseTransitions: record.leaseTransitions,
+      ...(record.acquireTime ? { acquireTime: time(record.acquireTime) } : {}),
+      ...(record.renewTime ? { renewTime: time(record.renewTime) } : {}),
+    },
+  }
+}

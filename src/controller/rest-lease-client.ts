@@ -5,7 +5,7 @@
  */
 import { KubeApiError } from '../kube/errors.ts'
 import type { RestClient } from '../kube/rest.ts'
-import type { LeaseClient, LeaseRecord } from './lease-types.ts'
+import { leaseObject, type LeaseClient, type LeaseRecord } from './lease-types.ts'
 
 interface LeaseObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
@@ -30,24 +30,7 @@ export function restLeaseClient(client: RestClient, namespace: string, name: str
     }
   }
 
-  const toLease = (record: LeaseRecord): LeaseObject & { apiVersion: string; kind: string } => ({
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: {
-      name,
-      namespace,
-      ...(lastMetadata?.labels ? { labels: lastMetadata.labels } : {}),
-      ...(lastMetadata?.annotations ? { annotations: lastMetadata.annotations } : {}),
-      ...(record.resourceVersion ? { resourceVersion: record.resourceVersion } : {}),
-    },
-    spec: {
-      holderIdentity: record.holderIdentity,
-      leaseDurationSeconds: record.leaseDurationSeconds,
-      leaseTransitions: record.leaseTransitions,
-      ...(record.acquireTime ? { acquireTime: record.acquireTime } : {}),
-      ...(record.renewTime ? { renewTime: record.renewTime } : {}),
-    },
-  })
+  const toLease = (record: LeaseRecord) => leaseObject(name, namespace, lastMetadata, record, (value) => value)
 
   const call = async (method: string, path: string, what: string, body?: unknown): Promise<LeaseObject> => {
     const response = await client.request(method, path, body)
