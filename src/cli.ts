@@ -26,6 +26,12 @@ function positiveInt(value: string): number {
   return n
 }
 
+function nonNegativeInt(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number ≥ 0')
+  return n
+}
+
 function configOrExit(): Config {
   return loadedConfigOrExit().config
 }
@@ -75,13 +81,14 @@ program
   .addOption(new Option('--metrics-port <port>', 'plain-HTTP port for /metrics, /livez, /readyz').env('RUNGUARD_METRICS_PORT').default(9090).argParser(port))
   .addOption(new Option('--kubeconfig <file>', 'kubeconfig for sending Events (default: the KUBECONFIG list, then in-cluster, like controller-runtime)').env('RUNGUARD_KUBECONFIG'))
   .addOption(new Option('--body-limit <bytes>', 'largest AdmissionReview accepted').env('RUNGUARD_BODY_LIMIT').default(16 * 1024 * 1024).argParser(positiveInt))
+  .addOption(new Option('--shutdown-lame-duck-seconds <s>', 'on SIGTERM keep answering this long, closing each connection after its answer, before closing the listener').env('RUNGUARD_SHUTDOWN_LAME_DUCK_SECONDS').default(3).argParser(nonNegativeInt))
   .addOption(new Option('--tls-ip <address>', 'self-managed TLS: also put this IP address in the serving certificate (repeatable; for an API server that calls the webhook by URL)').argParser(repeatable))
-  .action(async (flags: { port: number; host: string; tlsCert: string; tlsKey: string; metricsPort: number; kubeconfig?: string; bodyLimit: number; tlsIp?: string[] }) => {
+  .action(async (flags: { port: number; host: string; tlsCert: string; tlsKey: string; metricsPort: number; kubeconfig?: string; bodyLimit: number; tlsIp?: string[]; shutdownLameDuckSeconds: number }) => {
     // Loaded on demand so `check`, `manifests` and `config` start without the server's modules.
     await runProcess('webhook', async (config, logger) => {
       const { closeOnSignals, startWebhookServer } = await import('./cmd/webhook.ts')
       const server = await startWebhookServer(
-        { port: flags.port, host: flags.host, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, metricsPort: flags.metricsPort, kubeconfig: flags.kubeconfig, bodyLimit: flags.bodyLimit, ...(flags.tlsIp ? { tlsIps: flags.tlsIp } : {}) },
+        { port: flags.port, host: flags.host, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, metricsPort: flags.metricsPort, kubeconfig: flags.kubeconfig, bodyLimit: flags.bodyLimit, lameDuckMs: flags.shutdownLameDuckSeconds * 1000, ...(flags.tlsIp ? { tlsIps: flags.tlsIp } : {}) },
         config,
         logger,
       )

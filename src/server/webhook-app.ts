@@ -32,6 +32,8 @@ export interface WebhookAppOptions {
   now?: () => Date
   /** Readiness beyond "the server is listening", e.g. false while draining. */
   isReady?: () => boolean
+  /** True while shutting down: every answer carries `Connection: close` (see cmd/webhook.ts close()). */
+  closesConnections?: () => boolean
 }
 
 const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
@@ -46,6 +48,13 @@ export async function buildWebhookApp(options: WebhookAppOptions): Promise<Fasti
     ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
     return503OnClosing: true,
   })
+  const closesConnections = options.closesConnections
+  if (closesConnections) {
+    app.addHook('onSend', async (_request, reply, payload) => {
+      if (closesConnections()) reply.header('connection', 'close')
+      return payload
+    })
+  }
   await app.register(health, { isReady: options.isReady })
   const handlers = admissionHandlers(options.webhooks, {
     config: options.config,

@@ -153,3 +153,17 @@ t.test('a path serving both modes is refused at start', async (t) => {
     /already serves validating webhooks/,
   )
 })
+
+t.test('lame duck: while shutting down every answer closes its connection, the review still answered', async (t) => {
+  let shuttingDown = false
+  const { app: built } = await app({ closesConnections: () => shuttingDown })
+  const review = JSON.stringify(reviewFor(agentRun('lame'), { uid: 'uid-lame' }))
+  const ask = () => built.inject({ method: 'POST', url: '/validate', headers: { 'content-type': 'application/json' }, payload: review })
+  const before = await ask()
+  t.not(before.headers.connection, 'close', 'keep-alive while serving normally')
+  shuttingDown = true
+  const during = await ask()
+  t.equal(during.statusCode, 200)
+  t.equal(during.headers.connection, 'close', 'Connection: close while shutting down')
+  t.equal(responseOf(during.json())?.uid, 'uid-lame')
+})
