@@ -127,13 +127,14 @@ function logDecision(logger: Logger, request: AdmissionRequest, decision: Decisi
     reason: decision.reason,
     // Denial messages quote offending values; logs get the same redaction as Events.
     message: decision.message === undefined ? undefined : sanitizeMessage(decision.message),
-    warnings: decision.warnings.length > 0 ? decision.warnings : undefined,
+    // Warnings quote values too (parameters, phases): the same redaction as messages and Events.
+    warnings: decision.warnings.length > 0 ? decision.warnings.map(sanitizeMessage) : undefined,
     patchOps: decision.patch?.length,
     micros: Number((process.hrtime.bigint() - trace.started) / 1000n),
   }
   if (decision.bypassedBy) logger.warn({ ...fields, bypassedBy: decision.bypassedBy }, 'status rules bypassed by break-glass identity')
   else if (decision.reason === 'UnhandledResource') logger.warn(fields, 'admission request for a resource no webhook route handles; admitted')
   else if (!decision.allowed) logger.info(fields, 'admission denied')
-  else if (decision.repairs) logger.info({ ...fields, writer: decision.repairs.writer, repairs: decision.repairs.repairs }, 'controller status write repaired')
+  else if (decision.repairs) logger.info({ ...fields, writer: decision.repairs.writer, repairs: decision.repairs.repairs.map((r) => ({ field: r.field, action: r.action, detail: sanitizeMessage(repairWarning(r)) })) }, 'controller status write repaired')
   else logger.debug(fields, 'admission allowed')
 }

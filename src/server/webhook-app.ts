@@ -45,7 +45,13 @@ export async function buildWebhookApp(options: WebhookAppOptions): Promise<Fasti
     // and request/response lines would cost on every admission call and double the output.
     logger: false,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
+    // Slow or silent clients (slowloris) must not hold sockets: a whole request within 10 s, its
+    // headers within 5 s, a TLS handshake within 5 s, checked every second. No idle-socket
+    // timeout: closing an idle keep-alive connection races the API server writing into it.
+    requestTimeout: 10_000,
+    ...(options.https
+      ? { https: { cert: options.https.cert, key: options.https.key, handshakeTimeout: 5_000, headersTimeout: 5_000, connectionsCheckingInterval: 1_000 } }
+      : {}),
     return503OnClosing: true,
   })
   const closesConnections = options.closesConnections

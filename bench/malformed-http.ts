@@ -1,0 +1,142 @@
+/**
+ * Malformed HTTP at volume (`npm run bench:malformed`, issue 14): MALFORMED_REQUESTS (default
+ * 100 000) malformed and hostile requests — truncated JSON, wrong content types, oversize bodies
+ * (declared and streamed), broken framing, request smuggling, HTTP/1.1 pipelining read and unread,
+ * TLS garbage, slowloris headers, bodies and silent connections — against a real `runguard
+ * webhook` process on loopback while valid AdmissionReviews keep flowing; then the same campaign
+ * against the bare-Fastify floor server (bench/floor-server.ts) on the same certificate, so every
+ * figure stands beside the floor's. Stops by itself: bounded in count, and each run by a deadline.
+ *
+ * Prints the figures and a Markdown section for BENCHMARKS.md.
+ *
+ * Env: MALFORMED_REQUESTS (100000), MALFORMED_SLOWLORIS (50), MALFORMED_SLOW_WAIT_MS (130000: past
+ * Node's 120 s TLS handshake timeout), MALFORMED_DEADLINE_MS (1200000 per server), MALFORMED_SEED.
+ */
+import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import { cpus } from 'node:os'
+import { runCampaign, totals, type CampaignOptions, type CampaignResult } from '../test/property/malformed-campaign.ts'
+import { makeCertificates, REPO_ROOT, startWebhook, type Certificates, type WebhookProcess } from '../test/property/webhook-process.ts'
+
+const options: CampaignOptions = {
+  requests: Number(process.env.MALFORMED_REQUESTS ?? 100_000),
+  attackers: 12,
+  validClients: 2,
+  slowloris: Number(process.env.MALFORMED_SLOWLORIS ?? 50),
+  slowWaitMs: Number(process.env.MALFORMED_SLOW_WAIT_MS ?? 130_000),
+  answerTimeoutMs: 15_000,
+  deadlineMs: Number(process.env.MALFORMED_DEADLINE_MS ?? 1_200_000),
+  oversizeStreams: 20,
+  settleMs: 60_000,
+  seed: Number(process.env.MALFORMED_SEED ?? 20_261_123),
+  progress: (line) => process.stderr.write(`  ${line}\n`),
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const address = s.address()
+      s.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+/** bench/floor-server.ts as a WebhookProcess (no metrics port: heap and series figures stay empty). */
+async function startFloor(certificates: Certificates): Promise<WebhookProcess> {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['bench/floor-server.ts', String(port), certificates.certPath, certificates.keyPath], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const stderr: string[] = []
+  child.stderr.setEncoding('utf8').on('data', (c: string) => stderr.push(c))
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve())
+    child.once('exit', (code) => reject(new Error(`floor server exited with ${code}: ${stderr.join('')}`)))
+  })
+  let exitCode: number | null = null
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve((exitCode = code))))
+  return {
+    port,
+    metricsPort: 0,
+    pid: child.pid as number,
+    ca: certificates.ca,
+    child,
+    stdout: [],
+    stderr,
+    exitCode: () => exitCode,
+    async stop() {
+      if (exitCode === null) child.kill('SIGTERM')
+      return exited
+    },
+  }
+}
+
+const certificates = makeCertificates()
+const results: Array<{ name: string; result: CampaignResult }> = []
+for (const [name, start] of [
+  ['runguard webhook', () => startWebhook({ certificates })],
+  ['floor (bare Fastify)', () => startFloor(certificates)],
+] as const) {
+  process.stderr.write(`${name}: ${options.requests.toLocaleString('en')} hostile requests…\n`)
+  const server = await start()
+  try {
+    results.push({ name, result: await runCampaign(server, options) })
+  } finally {
+    await server.stop()
+  }
+}
+
+const fmt = (n: number, d = 1) => n.toFixed(d)
+const slowSummary = (r: CampaignResult): string =>
+  r.slow
+    .map((s) => {
+      const closed = s.closedAfterMs.filter((ms): ms is number => ms !== undefined)
+      const open = s.closedAfterMs.length - closed.length
+      const range = closed.length > 0 ? `closed after ${fmt(Math.min(...closed) / 1000, 0)}–${fmt(Math.max(...closed) / 1000, 0)} s` : ''
+      return `${s.kind}: ${[range, open > 0 ? `${open} of ${s.closedAfterMs.length} still open after ${fmt(options.slowWaitMs / 1000, 0)} s` : ''].filter(Boolean).join(', ')}`
+    })
+    .join('; ')
+
+const [runguard, floor] = results.map((r) => r.result) as [CampaignResult, CampaignResult]
+const row = (label: string, get: (r: CampaignResult) => string) => `| ${label} | ${get(runguard)} | ${get(floor)} |`
+const lines = [
+  '## Malformed HTTP at volume (issue 14)',
+  '',
+  `Measured by \`npm run bench:malformed\` (bench/malformed-http.ts) on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, seed ${options.seed}.`,
+  '',
+  `One \`runguard webhook\` process (no kube access, Events off) and, in the same run, the bare-Fastify floor server (bench/floor-server.ts, same certificate and body limit) each get ${options.requests.toLocaleString('en')} hostile requests on loopback from ${options.attackers} connections at a time, while ${options.validClients} keep-alive clients send valid AdmissionReviews throughout. The load generator shares the cores.`,
+  '',
+  '| | runguard | floor (bare Fastify) |',
+  '|---|---|---|',
+  row('hostile requests sent', (r) => r.hostileRequests.toLocaleString('en')),
+  row('answered 4xx', (r) => totals(r).answered4xx.toLocaleString('en')),
+  row('answered 200 (well-formed JSON with hostile content)', (r) => totals(r).answered2xx.toLocaleString('en')),
+  row('connection closed (framing errors, TLS garbage, after a refused pipelined request)', (r) => totals(r).closed.toLocaleString('en')),
+  row('answered 5xx', (r) => `${totals(r).answered5xx}${r === floor && totals(r).answered5xx > 0 ? ' ¹' : ''}`),
+  row('neither answered nor closed within 15 s', (r) => String(totals(r).timeouts)),
+  row('wrong answer (5xx, 2xx to a bad request, no answer)', (r) => `${totals(r).wrong}${r === floor ? ' ¹' : ''}`),
+  row('crashes (server exited or stopped answering)', (r) => (r.serverAlive ? '0' : '1')),
+  row('valid reviews answered / failed', (r) => `${r.valid.ok.toLocaleString('en')} / ${r.valid.failed}`),
+  row('valid review latency p50 / p99 / max (ms) under attack', (r) => `${fmt(r.valid.p50ms)} / ${fmt(r.valid.p99ms)} / ${fmt(r.valid.maxMs)}`),
+  row('RSS before → peak → right after → after idling (MiB)', (r) => `${fmt(r.rss.beforeMiB)} → ${fmt(r.rss.peakMiB)} → ${fmt(r.rss.afterMiB)} → ${fmt(r.rss.settledMiB)}`),
+  row('V8 heap in use before → after idling (MiB)', (r) => (r.rss.heapBeforeMiB > 0 ? `${fmt(r.rss.heapBeforeMiB)} → ${fmt(r.rss.heapSettledMiB)}` : 'n/a (no metrics port)')),
+  row('request metric series afterwards', (r) => (r.rss.heapBeforeMiB > 0 ? String(r.requestMetricSeries) : 'n/a')),
+  row('duration (s)', (r) => `${fmt(r.durationMs / 1000, 0)}${r.stoppedByDeadline ? ' (stopped by the deadline)' : ''}`),
+  '',
+  '¹ The floor judges nothing: it answers every body that parses with a fixed "allowed" review (so its 200s to bad envelopes count as wrong), and a body of JSON `null` makes its one-line handler throw (its 5xx). Its column is the resource floor — memory, latency, connection handling — not a reference for answers.',
+  '',
+  `Slowloris (${options.slowloris} connections, held from the start for up to ${fmt(options.slowWaitMs / 1000, 0)} s):`,
+  '',
+  `- runguard: ${slowSummary(runguard)}`,
+  `- floor: ${slowSummary(floor)}`,
+  '',
+  'Per scenario (runguard): requests → answers',
+  '',
+  ...Object.entries(runguard.byScenario)
+    .sort((a, b) => b[1].sent - a[1].sent)
+    .map(([name, s]) => `- ${name}: ${s.sent.toLocaleString('en')} → ${Object.entries(s.answers).map(([code, n]) => `${n} × ${code}`).join(', ')}${s.closed > 0 ? `${Object.keys(s.answers).length > 0 ? ', ' : ''}${s.closed} closed` : ''}${s.wrong > 0 ? ` (${s.wrong} wrong: ${s.examples[0]})` : ''}`),
+  '',
+  'Reproduce: `npm run bench:malformed` (MALFORMED_REQUESTS, MALFORMED_SLOWLORIS, MALFORMED_SLOW_WAIT_MS, MALFORMED_DEADLINE_MS, MALFORMED_SEED).',
+]
+process.stdout.write(`${lines.join('\n')}\n`)
+const failed = [runguard].some((r) => !r.serverAlive || r.valid.failed > 0 || totals(r).wrong > 0)
+process.exitCode = failed ? 1 : 0
