@@ -323,7 +323,7 @@ if (problem !== undefined && process.getuid?.() !== 0) {
     const answered = inFlight.filter((r) => !raced.includes(r))
     t.same(outcome(answered), answered.length > 0 ? { 'HTTP 200 allowed': answered.length } : {}, `every request in flight at SIGTERM that got an answer got 200, allowed (${answered.length})`)
     t.equal(raced.length, 0, `no request in flight at SIGTERM lost to the shutdown race: ${JSON.stringify(outcome(raced))}`, {
-      todo: raced.length > 0 ? 'webhook shutdown closes keep-alive connections a client is using; needs a src/ change (BENCHMARKS.md)' : false,
+      todo: raced.length > 0 ? 'a direct client racing the listener close after the lame duck (BENCHMARKS.md)' : false,
     })
     t.ok(sigterm - deleteAt >= 4_500, `preStop (sleep 5 s) ran before SIGTERM: ${sigterm - deleteAt} ms`)
     t.ok(webhookExitAt - sigterm < 25_000, 'drained within the 25 s the server allows itself')
