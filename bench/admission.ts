@@ -8,25 +8,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:https'
-import { createServer } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
+import { freePorts } from '../test/harness/controlplane.ts'
 import { writeCertificateBundle } from '../src/certs/write.ts'
 import { agentRun, largeAgentRun, reviewFor, statusWrite } from '../test/helpers/reviews.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const OUT = process.env.BENCH_OUT ?? 'BENCHMARKS.md'
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address()
-      s.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
-    })
-  })
-}
 
 async function waitReady(child: ChildProcess, port: number, ca: string): Promise<void> {
   const deadline = Date.now() + 20_000
@@ -128,7 +118,7 @@ process.on('exit', cleanup)
 const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' })
 if (build.status !== 0) throw new Error('build failed')
 const bundle = await writeCertificateBundle(dir, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] })
-const [runguardPort, metricsPort, floorPort] = [await freePort(), await freePort(), await freePort()]
+const [runguardPort = 0, metricsPort = 0, floorPort = 0] = await freePorts(3)
 const nodeBin = process.execPath
 const runguard = spawn(
   nodeBin,

@@ -13,8 +13,8 @@
  * Node's 120 s TLS handshake timeout), MALFORMED_DEADLINE_MS (1200000 per server), MALFORMED_SEED.
  */
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { cpus } from 'node:os'
+import { freePorts } from '../test/harness/controlplane.ts'
 import { runCampaign, totals, type CampaignOptions, type CampaignResult } from '../test/property/malformed-campaign.ts'
 import { makeCertificates, REPO_ROOT, startWebhook, type Certificates, type WebhookProcess } from '../test/property/webhook-process.ts'
 
@@ -32,19 +32,9 @@ const options: CampaignOptions = {
   progress: (line) => process.stderr.write(`  ${line}\n`),
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address()
-      s.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
-    })
-  })
-}
-
 /** bench/floor-server.ts as a WebhookProcess (no metrics port: heap and series figures stay empty). */
 async function startFloor(certificates: Certificates): Promise<WebhookProcess> {
-  const port = await freePort()
+  const [port = 0] = await freePorts(1)
   const child = spawn(process.execPath, ['bench/floor-server.ts', String(port), certificates.certPath, certificates.keyPath], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   const stderr: string[] = []
   child.stderr.setEncoding('utf8').on('data', (c: string) => stderr.push(c))

@@ -12,7 +12,9 @@ import { extname, join } from 'node:path'
 import { parseEnv } from 'node:util'
 import jsonpatch from 'fast-json-patch'
 import { parseAllDocuments } from 'yaml'
-import type { WebhookDefinition, WebhookMode } from './admission/definition.ts'
+import type { WebhookDefinition } from './admission/definition.ts'
+import { writtenAgainstOlderVersion } from './admission/dispatch.ts'
+import { groupByPath } from './admission/handler.ts'
 import { reviewAdmission } from './admission/review.ts'
 import { controllerIdentity } from './admission/writers.ts'
 import type { AdmissionRequest, GroupVersionResource, JsonPatchOperation, UserInfo } from './admission/types.ts'
@@ -470,25 +472,6 @@ function pluralName(resource: GroupVersionResource): string {
   return resource.group ? `${resource.resource}.${resource.group}` : resource.resource
 }
 
-interface PathGroup {
-  mode: WebhookMode
-  definitions: WebhookDefinition[]
-}
-
-/**
- * The webhooks as the server serves them: one dispatch per path, over all definitions sharing it
- * (groupByPath in src/admission/handler.ts does the same), in the order the definitions are listed.
- */
-function byPath(webhooks: readonly WebhookDefinition[], mode: WebhookMode): PathGroup[] {
-  const groups = new Map<string, PathGroup>()
-  for (const definition of webhooks.filter((w) => w.mode === mode)) {
-    const group = groups.get(definition.path)
-    if (group) group.definitions.push(definition)
-    else groups.set(definition.path, { mode, definitions: [definition] })
-  }
-  return [...groups.values()]
-}
-
 /**
  * The name kubectl would show: a definition split by writer is served to controller identities
  * as `controllers.<name>` (src/admission/manifests.ts renders both copies).
@@ -497,13 +480,6 @@ function webhookName(definition: WebhookDefinition | undefined, request: Admissi
   if (!definition) return '<unknown>'
   const split = definition.splitByWriter && (config.controllerUsers.length > 0 || config.controllerGroups.length > 0)
   return split && controllerIdentity(request, config) ? `controllers.${definition.name}` : definition.name
-}
-
-/** An UPDATE written against another version than the stored one: the API server answers 409. */
-function isStale(object: KubeObject, oldObject: KubeObject | undefined): boolean {
-  const written = object.metadata?.resourceVersion
-  const stored = oldObject?.metadata?.resourceVersion
-  return typeof written === 'string' && written !== '' && typeof stored === 'string' && written !== stored
 }
 
 /** Judges every object; throws InputError for input that cannot be judged. Pure (`now` injected). */
@@ -592,7 +568,7 @@ function judge(
 
   for (const mode of ['mutating', 'validating'] as const) {
     if (mode === 'validating') {
-      if (operation === 'UPDATE' && isStale(object, oldObject)) {
+      if (operation === 'UPDATE' && writtenAgainstOlderVersion(object, oldObject)) {
         return refuse(
           { code: 409, reason: 'Conflict' },
           `Operation cannot be fulfilled on ${pluralName(about.resource)} "${result.name}": the object has been modified; please apply your changes to the latest version and try again`,
@@ -600,7 +576,8 @@ function judge(
       }
       object = registryStrategy(operation, subResource, object, oldObject)
     }
-    for (const group of byPath(webhooks, mode)) {
+    // One dispatch per path over every definition sharing it, as the server serves them.
+    for (const group of groupByPath(webhooks).filter((g) => g.mode === mode)) {
       const outcome = reviewAdmission(
         group.definitions.flatMap((d) => d.routes),
         mode,

@@ -59,10 +59,14 @@ export function findRoute(routes: readonly Route[], request: AdmissionRequest): 
  * controller does not retry.
  */
 export function isStaleWrite(request: AdmissionRequest): boolean {
-  if (request.operation !== 'UPDATE') return false
-  const written = request.object?.metadata?.resourceVersion
-  const stored = request.oldObject?.metadata?.resourceVersion
-  return typeof written === 'string' && written !== '' && typeof stored === 'string' && written !== stored
+  return request.operation === 'UPDATE' && writtenAgainstOlderVersion(request.object, request.oldObject)
+}
+
+/** `object` names a resourceVersion, and it is not the stored object's: the API server answers 409. */
+export function writtenAgainstOlderVersion(object: KubeObject | null | undefined, stored: KubeObject | null | undefined): boolean {
+  const written = object?.metadata?.resourceVersion
+  const current = stored?.metadata?.resourceVersion
+  return typeof written === 'string' && written !== '' && typeof current === 'string' && written !== current
 }
 
 export function dispatch(routes: readonly Route[], input: DispatchInput): Decision {

@@ -444,7 +444,7 @@ function toYaml(manifest: string | object | object[]): string {
  * Polls `probe` every 250 ms until it returns true. Fails at once when `process` exits, or after
  * `timeoutMs`, with the last probe result and the tail of the process's log.
  */
-async function waitFor(what: string, timeoutMs: number, watched: ManagedProcess, probe: () => Promise<true | string>): Promise<void> {
+export async function waitFor(what: string, timeoutMs: number, watched: ManagedProcess, probe: () => Promise<true | string>): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let last = 'no answer yet'
   for (;;) {

@@ -35,7 +35,7 @@ import { join, resolve } from 'node:path'
 import { stringify } from 'yaml'
 import { createCertificateAuthority, issueCertificate, type CertificateAuthority, type IssuedCertificate } from '../../src/certs/generate.ts'
 import { issueClientCertificate } from '../helpers/certs.ts'
-import { controlPlaneBinDir, DEFAULT_CONTROLLERS, startControlPlane, type ControlPlane, type ControlPlaneOptions } from './controlplane.ts'
+import { controlPlaneBinDir, DEFAULT_CONTROLLERS, startControlPlane, waitFor, type ControlPlane, type ControlPlaneOptions } from './controlplane.ts'
 import { recordGroup, startProcess, type ManagedProcess } from './processes.ts'
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..')
@@ -378,7 +378,7 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
         await writeFile(join(cd, 'config.toml'), containerdConfig(cd, images.pause.name, join(nodeDir, 'cni', 'net.d')))
         await writeFile(join(nodeDir, 'cni', 'net.d', '10-bridge.conflist'), JSON.stringify(cniConfig(`${netns}-${name}`, `rgbr${i}`, i, join(nodeDir, 'cni', 'ipam')), null, 2))
         const containerd = run(`containerd-${name}`, '/usr/bin/containerd', ['--config', join(cd, 'config.toml'), '--log-level', 'warn'])
-        await waitUntil(`containerd of ${name}`, 30_000, containerd, async () => ((await ctrAt(socket, ['version'], true)).code === 0 ? true : 'no answer'))
+        await waitFor(`containerd of ${name}`, 30_000, containerd, async () => ((await ctrAt(socket, ['version'], true)).code === 0 ? true : 'no answer'))
         for (const image of [images.pause, ...(options.runguardImage === false ? [] : [images.runguard])]) {
           const base = image.name.slice(0, image.name.lastIndexOf(':'))
           await ctrAt(socket, ['images', 'import', '--base-name', base, image.archive])
@@ -439,7 +439,7 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
           `--node-ip=${ip}`,
           '--v=1',
         ])
-        await waitUntil(`node ${name} Ready`, 60_000, kubelet, async () => {
+        await waitFor(`node ${name} Ready`, 60_000, kubelet, async () => {
           const r = await controlPlane.request('GET', `/api/v1/nodes/${name}`)
           if (r.status !== 200) return `HTTP ${r.status}`
           const node = r.body as { spec?: { taints?: Array<{ key: string }> }; status?: { conditions?: Array<{ type: string; status: string }> } }
@@ -472,17 +472,17 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
       '--metrics-bind-address=127.0.0.1:10249',
       '--healthz-bind-address=127.0.0.1:10256',
     ])
-    await waitUntil('kube-scheduler /healthz', 30_000, scheduler, async () => {
+    await waitFor('kube-scheduler /healthz', 30_000, scheduler, async () => {
       const r = await inNetns(netnsPath, 'bash', ['-c', 'exec 3<>/dev/tcp/127.0.0.1/10259'], { allowFailure: true })
       return r.code === 0 ? true : 'not listening'
     })
-    await waitUntil('kube-proxy /healthz', 30_000, proxy, async () => {
+    await waitFor('kube-proxy /healthz', 30_000, proxy, async () => {
       const r = await inNetns(netnsPath, 'bash', ['-c', 'exec 3<>/dev/tcp/127.0.0.1/10256 && printf "GET /healthz HTTP/1.0\\r\\n\\r\\n" >&3 && head -1 <&3'], { allowFailure: true })
       return r.stdout.includes(' 200 ') ? true : `not healthy: ${r.stdout.trim()}`
     })
     // Schedulable: the node-lifecycle controller has lifted the not-ready taint.
     for (const node of nodes) {
-      await waitUntil(`node ${node.name} untainted`, 60_000, node.kubelet, async () => {
+      await waitFor(`node ${node.name} untainted`, 60_000, node.kubelet, async () => {
         const r = await controlPlane.request('GET', `/api/v1/nodes/${node.name}`)
         const taints = (r.body as { spec?: { taints?: Array<{ key: string }> } }).spec?.taints ?? []
         return taints.some((t) => t.key === 'node.kubernetes.io/not-ready') ? 'still tainted not-ready' : true
@@ -673,23 +673,6 @@ function stopWatchdog(child: ChildProcess): void {
     process.kill(-child.pid, 'SIGKILL')
   } catch {
     // already gone
-  }
-}
-
-async function waitUntil(what: string, timeoutMs: number, watched: ManagedProcess, probe: () => Promise<true | string>): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let last = 'no answer yet'
-  for (;;) {
-    if (!watched.running) throw new Error(`${watched.spec.name} exited (${String(watched.exitStatus)}) while waiting for ${what}:\n${watched.logTail()}`)
-    try {
-      const result = await probe()
-      if (result === true) return
-      last = result
-    } catch (error) {
-      last = error instanceof Error ? error.message : String(error)
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last}):\n${watched.logTail()}`)
-    await new Promise((r) => setTimeout(r, 200))
   }
 }
 

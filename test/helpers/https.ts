@@ -18,6 +18,14 @@ export interface PostOptions {
   /** Send the body in two halves with a pause between them (to keep a request in flight). */
   pauseMidBodyMs?: number
   onFirstHalfSent?: () => void
+  /** Fail when no answer comes within this long (default: wait). */
+  timeoutMs?: number
+}
+
+/** Rejects the request when it has not been answered within `timeoutMs`. */
+function failAfter(req: ReturnType<typeof httpsRequest>, timeoutMs: number | undefined): void {
+  if (timeoutMs === undefined) return
+  req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
 }
 
 function parse(body: string): unknown {
@@ -51,8 +59,10 @@ export function postHttps(port: number, path: string, body: string | Buffer, opt
           const text = Buffer.concat(chunks).toString('utf8')
           resolve({ status: res.statusCode ?? 0, body: text, json: parse(text), peerFingerprint })
         })
+        res.on('error', reject)
       },
     )
+    failAfter(req, options.timeoutMs)
     req.on('error', reject)
     if (options.pauseMidBodyMs) {
       const half = Math.floor(payload.length / 2)
@@ -68,7 +78,7 @@ export function postHttps(port: number, path: string, body: string | Buffer, opt
 type Request = typeof httpsRequest
 
 /** GET over HTTPS (trusting `ca`) or, without a CA, plain HTTP. */
-function get(port: number, path: string, ca?: string): Promise<HttpResult> {
+function get(port: number, path: string, ca?: string, timeoutMs?: number): Promise<HttpResult> {
   const send: Request = ca ? httpsRequest : (httpRequest as Request)
   const options = ca ? { host: '127.0.0.1', port, path, ca, servername: 'localhost', agent: false } : { host: '127.0.0.1', port, path }
   return new Promise((resolve, reject) => {
@@ -80,10 +90,11 @@ function get(port: number, path: string, ca?: string): Promise<HttpResult> {
         resolve({ status: res.statusCode ?? 0, body: text, json: parse(text) })
       })
     })
+    failAfter(req, timeoutMs)
     req.on('error', reject)
     req.end()
   })
 }
 
 export const getHttps = (port: number, path: string, ca: string): Promise<HttpResult> => get(port, path, ca)
-export const getHttp = (port: number, path: string): Promise<HttpResult> => get(port, path)
+export const getHttp = (port: number, path: string, timeoutMs?: number): Promise<HttpResult> => get(port, path, undefined, timeoutMs)

@@ -6,11 +6,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { Agent, request as httpsRequest } from 'node:https'
-import { request as httpRequest } from 'node:http'
+import { Agent } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { getHttp, postHttps, type HttpResult } from '../helpers/https.ts'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -123,67 +123,16 @@ export async function startWebhook(options: StartOptions = {}): Promise<WebhookP
   }
 }
 
-export interface HttpAnswer {
-  status: number
-  body: string
-  json: unknown
-}
-
-function parse(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
+export type HttpAnswer = HttpResult
 
 /** POST a body over HTTPS to the webhook (keep-alive through `agent` when given). */
 export function post(server: Pick<WebhookProcess, 'port' | 'ca'>, path: string, body: string | Buffer, options: { agent?: Agent; contentType?: string; timeoutMs?: number } = {}): Promise<HttpAnswer> {
-  return new Promise((resolve, reject) => {
-    const payload = typeof body === 'string' ? Buffer.from(body) : body
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port: server.port,
-        path,
-        method: 'POST',
-        ca: server.ca,
-        servername: 'localhost',
-        agent: options.agent ?? false,
-        headers: { 'content-type': options.contentType ?? 'application/json', 'content-length': payload.length },
-        timeout: options.timeoutMs ?? 10_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8')
-          resolve({ status: res.statusCode ?? 0, body: text, json: parse(text) })
-        })
-        res.on('error', reject)
-      },
-    )
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${options.timeoutMs ?? 10_000} ms`)))
-    req.on('error', reject)
-    req.end(payload)
-  })
+  return postHttps(server.port, path, body, { ca: server.ca, ...options, timeoutMs: options.timeoutMs ?? 10_000 })
 }
 
 /** GET from the plain-HTTP metrics port. */
 export function getMetricsPort(server: Pick<WebhookProcess, 'metricsPort'>, path: string): Promise<HttpAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port: server.metricsPort, path, timeout: 10_000 }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        resolve({ status: res.statusCode ?? 0, body: text, json: parse(text) })
-      })
-    })
-    req.on('timeout', () => req.destroy(new Error('metrics port did not answer')))
-    req.on('error', reject)
-    req.end()
-  })
+  return getHttp(server.metricsPort, path, 10_000)
 }
 
 /** Resident set size of the process in bytes, from /proc (Linux) or, failing that, its metrics. */

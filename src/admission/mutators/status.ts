@@ -26,7 +26,9 @@ export const mutateStatus: Mutator = (ctx: RuleContext, draft: KubeObject): Muta
   if (written !== undefined && written !== null && !isJsonObject(written)) return NO_CHANGE_REPORT
   const stored: unknown = ctx.oldObject?.status
   const oldStatus: RunStatus = isJsonObject(stored) ? stored : {}
-  const newStatus: RunStatus = isJsonObject(written) ? structuredClone(written) : {}
+  // The draft is already a copy of the request's object (the route clones what it mutates), so
+  // the controller repair may edit its status in place; stampStatus copies what it returns.
+  const newStatus: RunStatus = isJsonObject(written) ? written : {}
 
   const controller = controllerIdentity(ctx.request, ctx.config)
   const repairs: StatusRepair[] = controller ? repairControllerStatus(oldStatus, newStatus, ctx.newObject?.metadata?.generation) : []
