@@ -114,7 +114,10 @@ function validate(route: Route, ctx: RuleContext): Decision {
 function mutate(route: Route, ctx: RuleContext): Decision {
   const original = ctx.newObject as KubeObject
   const draft: KubeObject = { ...original }
-  for (const field of route.mutates) if (original[field] !== undefined) draft[field] = structuredClone(original[field])
+  // Mutators only ever set or delete a field's top-level keys (status.startedAt, spec.cancel,
+  // metadata.annotations), so one level of copy keeps the request's object untouched. A deep
+  // clone would overflow the stack on values nested as deep as the API server accepts.
+  for (const field of route.mutates) draft[field] = copyTopLevel(original[field])
   const reports = route.mutators.map((mutator) => mutator(ctx, draft))
   const warnings = reports.flatMap((report) => report.warnings)
   const repairs = reports.flatMap((report) => report.repairs ?? [])
@@ -131,15 +134,34 @@ function mutate(route: Route, ctx: RuleContext): Decision {
   return { ...decision, reason: 'Repaired', repairs: { writer: controllerIdentity(ctx.request, ctx.config) ?? '<unknown>', repairs } }
 }
 
-/** RFC 6902 operations turning `original[field]` into `draft[field]`, with paths from the root. */
+function copyTopLevel(value: unknown): unknown {
+  if (Array.isArray(value)) return [...value]
+  return isJsonObject(value) ? { ...value } : value
+}
+
+/**
+ * RFC 6902 operations turning `original[field]` into `draft[field]`, with paths from the root.
+ * Only the top-level keys a mutator replaced are compared (by reference first): the rest is the
+ * request's own value, shared with the draft, and walking it would cost time and stack for
+ * nothing.
+ */
 function diffField(original: KubeObject, draft: KubeObject, field: MutableField): JsonPatchOperation[] {
   const before: unknown = original[field]
   const after: unknown = draft[field]
   if (before === after) return []
   if (after === undefined) return [{ op: 'remove', path: `/${field}` }]
   if (before === undefined) return [{ op: 'add', path: `/${field}`, value: after }]
-  if (isJsonObject(before) && isJsonObject(after)) {
-    return (jsonpatch.compare(before, after) as JsonPatchOperation[]).map((op) => ({ ...op, path: `/${field}${op.path}` }))
+  if (!isJsonObject(before) || !isJsonObject(after)) return [{ op: 'replace', path: `/${field}`, value: after }]
+  const operations: JsonPatchOperation[] = []
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const was: unknown = before[key]
+    const now: unknown = after[key]
+    if (was === now) continue
+    const path = `/${field}/${jsonpatch.escapePathComponent(key)}`
+    if (now === undefined) operations.push({ op: 'remove', path })
+    else if (was === undefined) operations.push({ op: 'add', path, value: now })
+    else if (isJsonObject(was) && isJsonObject(now)) operations.push(...(jsonpatch.compare(was, now) as JsonPatchOperation[]).map((op) => ({ ...op, path: `${path}${op.path}` })))
+    else operations.push({ op: 'replace', path, value: now })
   }
-  return [{ op: 'replace', path: `/${field}`, value: after }]
+  return operations
 }

@@ -57,7 +57,9 @@ export function sameStatus(a: RunStatus | undefined, b: RunStatus | undefined): 
  */
 export function stampStatus(oldStatus: RunStatus | undefined, newStatus: RunStatus, now: Date): StampResult {
   const old: RunStatus = isJsonObject(oldStatus) ? oldStatus : {}
-  const status: RunStatus = structuredClone(newStatus)
+  // Only top-level keys are set below, so one level of copy leaves the writer's object alone; the
+  // nested values stay shared, which also lets sameStatus skip them by identity.
+  const status: RunStatus = { ...newStatus }
   const restored: ImmutableTimestamp[] = []
 
   for (const field of IMMUTABLE_TIMESTAMPS) {
