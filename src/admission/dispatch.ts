@@ -134,8 +134,8 @@ function mutate(route: Route, ctx: RuleContext): Decision {
   return { ...decision, reason: 'Repaired', repairs: { writer: controllerIdentity(ctx.request, ctx.config) ?? '<unknown>', repairs } }
 }
 
-function copyTopLevel(value: unknown): unknown {
-  if (Array.isArray(value)) return [...value]
+function copyTopLevel<T>(value: T): T {
+  if (Array.isArray(value)) return [...value] as T
   return isJsonObject(value) ? { ...value } : value
 }
 
