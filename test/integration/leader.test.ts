@@ -113,7 +113,9 @@ t.test('leader election and informers on a real control plane', async (t) => {
     t.ok(Date.now() - diedAt >= 1_000, 'not before the lease could have expired')
     // Expiry is judged on the follower's clock from when it last saw the record change (up to one
     // retry period after the last renewal), then it needs one more retry to notice: ≤ duration + 2×retry.
-    t.ok(takeoverMs <= 4_000 + 2 * 1_100 + 750, `within leaseDuration + 2 × retryPeriod (+ slack): ${takeoverMs} ms`)
+    // The slack is for a loaded CI machine (timers and API calls late by seconds); the figure itself
+    // is printed above. A follower that never noticed would take the full 20 s wait.
+    t.ok(takeoverMs <= 4_000 + 2 * 1_100 + 5_000, `within leaseDuration + 2 × retryPeriod (+ 5 s slack): ${takeoverMs} ms`)
     lease = await readLease(cp)
     t.equal(lease.holderIdentity, follower.elector.identity)
     t.equal(lease.leaseTransitions, 1, 'the takeover counted a transition')

@@ -348,7 +348,8 @@ t.test('never blocks: warning() returns before the transport answers; flush() wa
   h.transport.hold()
   const started = performance.now()
   h.recorder.warning(run, 'InvalidSpec', 'x')
-  t.ok(performance.now() - started < 50, 'returned at once')
+  // Generous for a loaded machine: a warning() that waited on the held transport would never return.
+  t.ok(performance.now() - started < 1_000, 'returned at once')
   t.equal(h.transport.calls.length, 0, 'the transport is not even called inside the caller’s stack')
 
   let flushed = false
