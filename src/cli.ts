@@ -10,6 +10,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { checkVariableNames, ConfigError, disagreementWarnings, loadConfigWithWarnings, settingsMarkdown, TYPO_DISTANCE, type Config, type LoadedConfig } from './config.ts'
 import { createLogger, type Logger } from './log.ts'
 import { version } from './version.ts'
+import { DEFAULT_BODY_LIMIT } from './server/limits.ts'
 
 // Subcommands load their modules on demand, so each long-running process keeps in memory only
 // what it uses (the webhook, for one, never loads @kubernetes/client-node: test/unit/webhook-imports.test.ts).
@@ -80,7 +81,7 @@ program
   .addOption(new Option('--tls-key <file>', 'serving private key (PEM); reloaded when it changes').env('RUNGUARD_TLS_KEY').makeOptionMandatory())
   .addOption(new Option('--metrics-port <port>', 'plain-HTTP port for /metrics, /livez, /readyz').env('RUNGUARD_METRICS_PORT').default(9090).argParser(port))
   .addOption(new Option('--kubeconfig <file>', 'kubeconfig for sending Events (default: the KUBECONFIG list, then in-cluster, like controller-runtime)').env('RUNGUARD_KUBECONFIG'))
-  .addOption(new Option('--body-limit <bytes>', 'largest AdmissionReview accepted').env('RUNGUARD_BODY_LIMIT').default(16 * 1024 * 1024).argParser(positiveInt))
+  .addOption(new Option('--body-limit <bytes>', 'largest AdmissionReview accepted').env('RUNGUARD_BODY_LIMIT').default(DEFAULT_BODY_LIMIT).argParser(positiveInt))
   .addOption(new Option('--shutdown-lame-duck-seconds <s>', 'on SIGTERM keep answering this long, closing each connection after its answer, before closing the listener').env('RUNGUARD_SHUTDOWN_LAME_DUCK_SECONDS').default(3).argParser(nonNegativeInt))
   .addOption(new Option('--tls-ip <address>', 'self-managed TLS: also put this IP address in the serving certificate (repeatable; for an API server that calls the webhook by URL)').argParser(repeatable))
   .action(async (flags: { port: number; host: string; tlsCert: string; tlsKey: string; metricsPort: number; kubeconfig?: string; bodyLimit: number; tlsIp?: string[]; shutdownLameDuckSeconds: number }) => {

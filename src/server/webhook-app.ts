@@ -15,6 +15,7 @@ import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import { health } from './health.ts'
+import { DEFAULT_BODY_LIMIT } from './limits.ts'
 
 export interface WebhookAppOptions {
   config: Config
@@ -27,7 +28,7 @@ export interface WebhookAppOptions {
   events?: AdmissionEventSink | undefined
   /** Serving pair; without it the app serves plain HTTP, which only inject() uses (tests, bench). */
   https?: { cert: string; key: string }
-  /** The API server may send several MiB (object + oldObject); default 16 MiB. */
+  /** Largest AdmissionReview accepted; default DEFAULT_BODY_LIMIT. */
   bodyLimit?: number
   now?: () => Date
   /** Readiness beyond "the server is listening", e.g. false while draining. */
@@ -36,7 +37,6 @@ export interface WebhookAppOptions {
   closesConnections?: () => boolean
 }
 
-const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
 
 export async function buildWebhookApp(options: WebhookAppOptions): Promise<FastifyInstance> {
   const { metrics, logger } = options

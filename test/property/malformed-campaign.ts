@@ -31,7 +31,7 @@ export interface CampaignOptions {
   answerTimeoutMs: number
   /** The whole campaign stops by then, whatever is left. */
   deadlineMs: number
-  /** Actually stream bodies over the body limit (16 MiB each) this many times. */
+  /** Actually stream 17 MiB bodies (over any body limit the bench sets) this many times. */
   oversizeStreams: number
   /** After the campaign, how long the idle server may take to give memory back. */
   settleMs: number

@@ -167,3 +167,13 @@ t.test('lame duck: while shutting down every answer closes its connection, the r
   t.equal(during.headers.connection, 'close', 'Connection: close while shutting down')
   t.equal(responseOf(during.json())?.uid, 'uid-lame')
 })
+
+t.test('default body limit: the largest review the API server can send passes, beyond 7 MiB is 413', async (t) => {
+  const { post } = await app()
+  // object + oldObject of 3 MiB each: what a write at the API server's own body limit produces.
+  const big = (name: string) => agentRun(name, { parameters: { blob: 'x'.repeat(3 * 1024 * 1024 - 4096) } })
+  const largest = await post('/validate', reviewFor(big('largest'), { oldObject: big('largest') }))
+  t.equal(largest.status, 200, 'object + oldObject at 3 MiB each are judged')
+  const over = await post('/validate', reviewFor(agentRun('over', { parameters: { blob: 'x'.repeat(7 * 1024 * 1024) } })))
+  t.equal(over.status, 413, 'over 7 MiB is refused before parsing')
+})
