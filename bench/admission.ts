@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { freePorts } from '../test/harness/controlplane.ts'
 import { writeCertificateBundle } from '../src/certs/write.ts'
+import { DEFAULT_BODY_LIMIT } from '../src/server/limits.ts'
 import { agentRun, largeAgentRun, reviewFor, statusWrite } from '../test/helpers/reviews.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
@@ -183,7 +184,7 @@ const inProcess: string[] = []
   const { silentLogger } = await import('../src/log.ts')
   const Fastify = (await import('fastify')).default
   const app = await buildWebhookApp({ config: loadConfig({}), logger: silentLogger(), metrics: createMetrics({ component: 'webhook', version: 'bench', processMetrics: false }), events: undefined, webhooks: WEBHOOKS })
-  const floorApp = Fastify({ bodyLimit: 16 * 1024 * 1024 })
+  const floorApp = Fastify({ bodyLimit: DEFAULT_BODY_LIMIT })
   for (const path of ['/validate', '/mutate']) {
     floorApp.post(path, async (request) => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: (request.body as { request?: { uid?: string } }).request?.uid ?? '', allowed: true } }))
   }
