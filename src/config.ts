@@ -137,7 +137,7 @@ export const SETTINGS: readonly Setting[] = [
   own('SERVICE_ACCOUNT_NAME', { kind: 'string', default: 'runguard', doc: 'runguard\'s own ServiceAccount (in `RUNGUARD_POD_NAMESPACE`), always a controller identity.' }),
   own('RETENTION_ENABLED', { kind: 'boolean', default: 'true', doc: 'Delete terminal AgentRuns after their retention; switch off where the upstream controller does it.' }),
   own('JOB_MISSING_GRACE_SECONDS', { kind: 'integer', default: '30', minimum: 0, doc: 'A recorded Job must be gone this long before `JobMissing` is reported.' }),
-  own('RECONCILE_CONCURRENCY', { kind: 'integer', default: '4', minimum: 1, doc: 'Reconcile workers (never two on one object).' }),
+  own('RECONCILE_CONCURRENCY', { kind: 'integer', default: '16', minimum: 1, doc: 'Reconcile workers (never two on one object); API calls in flight are limited separately, adapting to the API server.' }),
   own('RESYNC_SECONDS', { kind: 'integer', default: '300', minimum: 0, doc: 'Periodic resync of every cached object; 0 disables.' }),
   own('LEASE_NAME', { kind: 'string', default: 'runguard-reconciler', doc: 'coordination.k8s.io Lease used for leader election.' }),
   own('LEASE_NAMESPACE', { kind: 'string', default: '', doc: 'Namespace of the Lease; defaults to the pod namespace.' }),

@@ -5,6 +5,7 @@
  * Names follow controller-runtime where they fit, so existing dashboards work unchanged.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { InFlightWorkSources } from './controller/metrics.ts'
 
 /** Admission answers in well under a millisecond; the tail matters up to the API server's timeout. */
 const WEBHOOK_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
@@ -28,9 +29,17 @@ export interface Metrics {
   workqueueAdds: Counter<'name'>
   workqueueRetries: Counter<'name'>
   workqueueQueueDuration: Histogram<'name'>
+  workqueueWorkDuration: Histogram<'name'>
+  workqueueUnfinishedWork: Gauge<'name'>
+  workqueueLongestRunningProcessor: Gauge<'name'>
+  workqueueInFlight: InFlightWorkSources
+  informerRelists: Counter<'resource' | 'reason'>
   runOutcomes: Counter<'kind' | 'outcome' | 'runtime'>
   cancelPropagation: Histogram<'kind'>
   jobMissing: Counter<'kind' | 'reason'>
+  jobTtlHoldsHealed: Counter<'kind'>
+  apiConcurrencyLimit: Gauge<string>
+  apiThrottled: Counter<'code'>
   leader: Gauge<string>
   buildInfo: Gauge<'version' | 'node_version' | 'component'>
   certExpiry: Gauge<string>
@@ -47,7 +56,9 @@ export interface MetricsOptions {
 export function createMetrics(options: MetricsOptions): Metrics {
   const registry = new Registry()
   const registers = [registry]
+  // Includes the event loop's delay (nodejs_eventloop_lag_*_seconds, from monitorEventLoopDelay).
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry })
+  const workqueueInFlight = new InFlightWorkSources()
 
   const metrics: Metrics = {
     registry,
@@ -129,6 +140,38 @@ export function createMetrics(options: MetricsOptions): Metrics {
       buckets: RECONCILE_BUCKETS,
       registers,
     }),
+    workqueueWorkDuration: new Histogram({
+      name: 'workqueue_work_duration_seconds',
+      help: 'How long processing an item from the work queue takes (get to done).',
+      labelNames: ['name'],
+      buckets: RECONCILE_BUCKETS,
+      registers,
+    }),
+    workqueueUnfinishedWork: new Gauge({
+      name: 'workqueue_unfinished_work_seconds',
+      help: 'Seconds of work in progress not yet observed by work_duration; large values mean stuck workers.',
+      labelNames: ['name'],
+      registers,
+      collect() {
+        for (const queue of workqueueInFlight) this.set({ name: queue.name }, queue.unfinishedWorkSeconds())
+      },
+    }),
+    workqueueLongestRunningProcessor: new Gauge({
+      name: 'workqueue_longest_running_processor_seconds',
+      help: 'Seconds the longest-running item being processed has been running.',
+      labelNames: ['name'],
+      registers,
+      collect() {
+        for (const queue of workqueueInFlight) this.set({ name: queue.name }, queue.longestRunningProcessorSeconds())
+      },
+    }),
+    workqueueInFlight,
+    informerRelists: new Counter({
+      name: 'runguard_informer_relists_total',
+      help: 'Full lists made by an informer, by reason (initial, expired, watch_failures, list_failed); anything but initial means a watch could not resume.',
+      labelNames: ['resource', 'reason'],
+      registers,
+    }),
     runOutcomes: new Counter({
       name: 'agents_run_outcomes_total',
       help: 'Runs that reached a terminal phase, by kind, outcome and runtime type.',
@@ -146,6 +189,23 @@ export function createMetrics(options: MetricsOptions): Metrics {
       name: 'runguard_job_missing_total',
       help: 'Runs whose Job vanished before the result was collected.',
       labelNames: ['kind', 'reason'],
+      registers,
+    }),
+    jobTtlHoldsHealed: new Counter({
+      name: 'runguard_job_ttl_holds_healed_total',
+      help: 'Run Jobs created without the TTL hold (the Job webhook was not called) on which the reconciler applied it.',
+      labelNames: ['kind'],
+      registers,
+    }),
+    apiConcurrencyLimit: new Gauge({
+      name: 'runguard_api_concurrency_limit',
+      help: 'Reconciler API calls allowed in flight, as adapted to the API server\'s answers.',
+      registers,
+    }),
+    apiThrottled: new Counter({
+      name: 'runguard_api_throttled_total',
+      help: 'Reconciler API calls answered 429 or 5xx (the concurrency limit backs off), by HTTP status code.',
+      labelNames: ['code'],
       registers,
     }),
     leader: new Gauge({ name: 'runguard_leader', help: '1 while this process holds the reconciler Lease.', registers }),

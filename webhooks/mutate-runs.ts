@@ -8,6 +8,7 @@ import { mutateStatus } from '../src/admission/mutators/status.ts'
 import { validateCancel } from '../src/admission/rules/spec-cancel.ts'
 import { validateStatus } from '../src/admission/rules/status.ts'
 import { runSpecRoute, runStatusRoute } from './routes.ts'
+import { statusWriteCondition } from './status-skip.ts'
 
 export const mutateRuns: WebhookDefinition = {
   name: 'mutate.runguard.proompteng.ai',
@@ -19,6 +20,9 @@ export const mutateRuns: WebhookDefinition = {
   // Controller identities get their own copy of this webhook with failurePolicy Ignore.
   splitByWriter: true,
   reinvocationPolicy: 'Never',
+  // Status writes rules 6–12 leave untouched (no protected field, updatedAt already advanced by the
+  // writer) are not sent: see status-skip.ts.
+  matchConditions: [statusWriteCondition('mutating')],
   routes: [
     runSpecRoute({
       // Rules 1–3 have CEL backstops in the CRDs; denying here keeps runguard's message (and

@@ -10,6 +10,7 @@ import { validateRequiredReferences } from '../src/admission/rules/spec-required
 import { validateBlockedSecrets } from '../src/admission/rules/spec-secrets.ts'
 import { validateStatus } from '../src/admission/rules/status.ts'
 import { runSpecRoute, runStatusRoute } from './routes.ts'
+import { statusWriteCondition } from './status-skip.ts'
 
 export const validateRuns: WebhookDefinition = {
   name: 'validate.runguard.proompteng.ai',
@@ -20,6 +21,9 @@ export const validateRuns: WebhookDefinition = {
   timeoutSeconds: 5,
   // Controller identities get their own copy of this webhook with failurePolicy Ignore.
   splitByWriter: true,
+  // Status writes whose final object rules 6–9 cannot refuse are not sent — including those the
+  // mutating webhook just settled, so they cost one call, not two: see status-skip.ts.
+  matchConditions: [statusWriteCondition('validating')],
   routes: [
     runSpecRoute({
       // rules 1–4, rule 5 (policy, then upstream's required references), 5b, 5a

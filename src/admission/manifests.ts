@@ -52,10 +52,18 @@ function clientConfig(definition: WebhookDefinition, target: ClientTarget): Json
 }
 
 function webhookEntry(definition: WebhookDefinition, options: RenderOptions, writer?: 'people' | 'controllers'): Json {
-  const conditions: MatchCondition[] = [...(definition.matchConditions ?? [])]
+  const own = definition.matchConditions ?? []
   const controllers = identityCel(options.controllers)
-  if (writer === 'people') conditions.push({ name: 'not-a-controller', expression: `!(${controllers})` })
-  if (writer === 'controllers') conditions.push({ name: 'controller-identity', expression: controllers })
+  let conditions: MatchCondition[] = [...own]
+  if (writer !== undefined) {
+    // The API server evaluates every condition of a webhook, even after one is false. A write by
+    // the other writer is excluded by the identity condition alone, so the definition's own
+    // conditions are made trivially true for it first: `other writer || condition` stops at the
+    // cheap identity test instead of evaluating a long condition whose answer cannot matter.
+    const otherWriter = writer === 'people' ? controllers : `!(${controllers})`
+    conditions = own.map((c) => ({ name: c.name, expression: `(${otherWriter}) || (${c.expression})` }))
+    conditions.push(writer === 'people' ? { name: 'not-a-controller', expression: `!(${controllers})` } : { name: 'controller-identity', expression: controllers })
+  }
   const entry: Json = {
     name: writer === 'controllers' ? `controllers.${definition.name}` : definition.name,
     admissionReviewVersions: ['v1'],

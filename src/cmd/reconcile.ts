@@ -28,7 +28,7 @@ import { loadKubeConfig } from '../kube/client.ts'
 import { apiResourceExists } from '../kube/discovery.ts'
 import { statusOf } from '../kube/errors.ts'
 import type { KubeconfigEnv } from '../kube/kubeconfig.ts'
-import { kubeResourceClient } from '../kube/resource-client.ts'
+import { createReconcilerApi } from '../kube/reconciler-api.ts'
 import { WORKFLOW_RESOURCE } from '../kube/resources.ts'
 import type { Logger } from '../log.ts'
 import { createMetrics, type Metrics } from '../metrics.ts'
@@ -110,9 +110,18 @@ export async function startReconciler(options: ReconcilerOptions, config: Config
   }
   logger.info({ workflowsServed }, workflowsServed ? 'Argo Workflows API found; cancel terminates Workflows' : 'Argo Workflows API not served; Workflows are not watched')
 
-  const runguardInformers = createRunguardInformers(kubeConfig, config, { workflowsServed, logger })
+  const runguardInformers = createRunguardInformers(kubeConfig, config, { workflowsServed, logger, metrics })
   informers = allInformers(runguardInformers)
-  const { controllers, watch } = createRunguardControllers({ config, informers: runguardInformers, api: kubeResourceClient(kubeConfig), recorder, metrics, logger })
+  // Reads and writes through one lean keep-alive client whose concurrency adapts to the API server.
+  const writeClient = createReconcilerApi({
+    env,
+    ...(options.kubeconfig === undefined ? {} : { kubeconfig: options.kubeconfig }),
+    kubeConfig,
+    logger,
+    onLimit: (limit) => metrics.apiConcurrencyLimit.set(limit),
+    onThrottled: (status) => metrics.apiThrottled.inc({ code: String(status) }),
+  })
+  const { controllers, watch } = createRunguardControllers({ config, informers: runguardInformers, api: writeClient.api, recorder, metrics, logger })
 
   let leading = false
   const startLeading = async (signal: AbortSignal): Promise<void> => {
@@ -166,6 +175,7 @@ export async function startReconciler(options: ReconcilerOptions, config: Config
       await Promise.all(controllers.map((c) => c.stop()))
       await elector.stop()
       await Promise.all(informers.map((i) => i.stop()))
+      writeClient.close()
       await recorder.close()
       await metricsApp.close()
       logger.info('reconciler stopped')

@@ -32,9 +32,8 @@ export interface WebhookServerOptions {
   kubeconfig?: string
   bodyLimit?: number
   certPollMs?: number
-  /** TLS/registration controller periods (tests); default 5 s each. */
+  /** TLS/registration controller period (tests); default 5 s. */
   registrationIntervalMs?: number
-  secretPollMs?: number
   /** Self-managed TLS: extra IP SANs of the serving certificate (`--tls-ip`). */
   tlsIps?: string[]
   /**
@@ -80,7 +79,7 @@ export async function startWebhookServer(
   let app: FastifyInstance | undefined
   let registration: RegistrationController | undefined
   const certificates = new CertificateWatcher({
-    // Self-managed: the pair comes from the Secret through the API (every replica polls it); the
+    // Self-managed: the pair comes from the Secret through the API (every replica watches it); the
     // mounted copy, when the kubelet has synced one, only serves until then.
     ...(selfManaged ? { initial: await initialPair(options, logger) } : { certFile: options.tlsCert, keyFile: options.tlsKey }),
     logger,
@@ -125,6 +124,7 @@ export async function startWebhookServer(
   if (registrationClient) {
     registration = startRegistrationController({
       client: registrationClient,
+      ...(kube ? { restConfig: kube } : {}),
       settings: config.tls,
       namespace: config.podNamespace,
       podName: config.podName,
@@ -135,7 +135,6 @@ export async function startWebhookServer(
       metrics,
       logger,
       ...(options.registrationIntervalMs !== undefined ? { intervalMs: options.registrationIntervalMs } : {}),
-      ...(options.secretPollMs !== undefined ? { secretPollMs: options.secretPollMs } : {}),
       ...(options.tlsIps !== undefined ? { ipAddresses: options.tlsIps } : {}),
     })
   }

@@ -7,7 +7,10 @@
  *   trusting the holder's renewTime, so clock skew cannot cause two leaders). A takeover bumps
  *   leaseTransitions and sets acquireTime.
  * - renew every retryPeriod; all writes are PUTs carrying the resourceVersion last read, so a lost
- *   race is a 409 and nothing else. If no renewal succeeds for renewDeadline (or another holder is
+ *   race is a 409 and nothing else. Renewal runs on its own timer and its own client, never behind
+ *   reconcile work: the work queues and informers hand the event loop back every few milliseconds
+ *   (time-slice.ts), so a renewal is at most one time slice late however big the cache (before,
+ *   a resync of 13k cached objects held the loop 2.7 s and a short Lease was lost). If no renewal succeeds for renewDeadline (or another holder is
  *   seen), leadership is lost: onStoppedLeading('lost') — the caller must then exit the process,
  *   as controller-runtime does, since work in flight can no longer be trusted.
  * - stop(): stop competing and, when leading, release the Lease (holderIdentity '' and

@@ -5,9 +5,17 @@
  *
  * - hasSynced()/waitForSync(): every namespace's first list is in the cache;
  * - every `resyncMs` each cached object is re-emitted as update(obj, obj);
- * - handlers added late first get onAdd for every cached object, so nothing is missed.
+ * - handlers added late first get onAdd for every cached object, so nothing is missed;
+ * - `transform` (controller-runtime's cache.TransformFunc) shrinks each object on its way into
+ *   the cache — what the handlers and every reader see — so the cache holds only what the
+ *   reconciler reads (src/reconcile/cache-transforms.ts);
+ * - runguard_informer_relists_total{resource,reason} counts every full list (reflector.ts).
  *
- * Handlers run synchronously in event order and must not mutate the objects; a throwing handler
+ * Work over the whole cache — a resync, the changes of a relist, the replay for late handlers —
+ * is handed to the handlers in time slices (time-slice.ts), so 10k cached objects never hold the
+ * event loop for more than a slice; a short list is still handled synchronously. Changes reach
+ * the handlers in the order they happened: watch events synchronously, or behind a list's changes
+ * while those are still being handed out. Handlers must not mutate the objects; a throwing handler
  * is logged and does not affect the informer.
  */
 import type { KubeConfig } from '@kubernetes/client-node'
@@ -16,10 +24,19 @@ import type { ResourceRef } from '../kube/resources.ts'
 import type { Logger } from '../log.ts'
 import { silentLogger } from '../log.ts'
 import { realClock, type Clock, type TimerHandle } from './clock.ts'
-import { kubeListWatchSource, type ListWatchSource } from './list-watch.ts'
-import { Reflector } from './reflector.ts'
+import { kubeListWatchSource, type KubeListWatchOptions, type ListWatchSource } from './list-watch.ts'
+import type { InformerMetrics } from './metrics.ts'
+import { Reflector, type RelistReason } from './reflector.ts'
 import { parseLabelSelector } from './selector.ts'
 import { Store, type Lister, type StoreChange } from './store.ts'
+import { defaultTimeSlice, forEachInSlices, type TimeSlice } from './time-slice.ts'
+
+/**
+ * Shrinks an object on its way into the cache. Receives a freshly decoded object nobody else
+ * holds; returns what the cache keeps (a new, smaller object, or the same one). Must keep
+ * metadata.namespace, name and resourceVersion, and every label a selector reads.
+ */
+export type CacheTransform<T extends KubeObject = KubeObject> = (obj: KubeObject) => T
 
 export interface InformerHandlers<T extends KubeObject = KubeObject> {
   onAdd?: (obj: T) => void
@@ -28,7 +45,7 @@ export interface InformerHandlers<T extends KubeObject = KubeObject> {
   onDelete?: (obj: T) => void
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   /** For logs, e.g. "agentruns" or "jobs(agents.proompteng.ai/agent-run)". */
   name: string
   source: ListWatchSource
@@ -45,6 +62,12 @@ export interface InformerOptions {
   /** A watch that ends sooner than this without any event counts as a failure (default 1 s). */
   minWatchMs?: number
   random?: () => number
+  /** Applied to every listed object and every watch event's object before the cache sees it. */
+  transform?: CacheTransform<T>
+  /** runguard_informer_relists_total, labelled resource=<name>. */
+  metrics?: InformerMetrics
+  /** Slices for resync, relist changes and handler replay; default the process-wide slice. */
+  timeSlice?: TimeSlice
 }
 
 export class Informer<T extends KubeObject = KubeObject> implements Lister<T> {
@@ -58,16 +81,23 @@ export class Informer<T extends KubeObject = KubeObject> implements Lister<T> {
   private readonly reflectors: Array<Reflector<T>>
   private readonly syncWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = []
   private resyncTimer: TimerHandle | undefined
+  /** Changes still to be handed to the handlers, in order, while a list's changes are sliced. */
+  private backlog: Array<StoreChange<T>> | undefined
+  private readonly timeSlice: TimeSlice
+  private readonly metrics: InformerMetrics | undefined
   private started = false
   private stopped = false
 
-  constructor(options: InformerOptions) {
+  constructor(options: InformerOptions<T>) {
     this.name = options.name
     this.labelSelector = options.labelSelector || undefined
     if (this.labelSelector) parseLabelSelector(this.labelSelector) // fail fast on a bad selector
     this.resyncMs = options.resyncMs ?? 0
     this.clock = options.clock ?? realClock
     this.logger = (options.logger ?? silentLogger()).child({ informer: options.name })
+    this.timeSlice = options.timeSlice ?? defaultTimeSlice
+    this.metrics = options.metrics
+    for (const reason of ['initial', 'expired', 'watch_failures', 'list_failed'] as const) this.metrics?.informerRelists.inc({ resource: this.name, reason }, 0)
     const namespaces = [...new Set(options.namespaces ?? [])]
     const scopes: Array<string | undefined> = namespaces.length === 0 ? [undefined] : namespaces
     this.reflectors = scopes.map(
@@ -82,9 +112,11 @@ export class Informer<T extends KubeObject = KubeObject> implements Lister<T> {
           backoffMaxMs: options.backoffMaxMs ?? 30_000,
           minWatchMs: options.minWatchMs ?? 1000,
           random: options.random ?? Math.random,
+          ...(options.transform ? { transform: options.transform } : {}),
           replace: (items) => this.replace(namespace, items),
-          apply: (type, obj) => this.emit(this.store.apply(type, obj)),
+          apply: (type, obj) => this.deliverEvent(this.store.apply(type, obj)),
           synced: () => this.reflectorSynced(),
+          relisting: (reason: RelistReason) => this.metrics?.informerRelists.inc({ resource: this.name, reason }),
         }),
     )
   }
@@ -95,7 +127,12 @@ export class Informer<T extends KubeObject = KubeObject> implements Lister<T> {
    */
   addHandlers(handlers: InformerHandlers<T>): () => void {
     this.handlers.push(handlers)
-    for (const obj of this.store.all()) this.call('add', () => handlers.onAdd?.(obj))
+    const removed = (): boolean => this.stopped || !this.handlers.includes(handlers)
+    // Objects deleted before their turn are skipped; ones added meanwhile reach the handlers as events.
+    void forEachInSlices(this.store.keys(), this.timeSlice, (key) => {
+      const obj = this.store.getByKey(key)
+      if (obj) this.call('add', () => handlers.onAdd?.(obj))
+    }, removed)
     return () => {
       const index = this.handlers.indexOf(handlers)
       if (index >= 0) this.handlers.splice(index, 1)
@@ -166,7 +203,7 @@ export class Informer<T extends KubeObject = KubeObject> implements Lister<T> {
   /** A fresh list for `namespace` (undefined = all): store it and emit the differences. */
   private replace(namespace: string | undefined, items: readonly T[]): void {
     const changes = this.store.replace(namespace, items)
-    for (const change of changes) this.emit(change)
+    this.deliver(changes)
     const count = (type: StoreChange<T>['type']) => changes.filter((c) => c.type === type).length
     this.logger.debug({ namespace, items: items.length, added: count('add'), updated: count('update'), deleted: count('delete') }, 'list applied to cache')
   }
@@ -181,12 +218,43 @@ export class Informer<T extends KubeObject = KubeObject> implements Lister<T> {
     this.resyncTimer = this.clock.setTimeout(() => {
       this.resyncTimer = undefined
       if (this.stopped) return
-      if (this.hasSynced()) {
-        this.logger.debug({ objects: this.store.size() }, 'resync')
-        for (const obj of this.store.all()) this.emit({ type: 'update', oldObj: obj, newObj: obj })
-      }
-      this.scheduleResync()
+      if (!this.hasSynced()) return this.scheduleResync()
+      this.logger.debug({ objects: this.store.size() }, 'resync')
+      // The current version of each object at its turn; the next period counts from the end of this one.
+      void forEachInSlices(
+        this.store.keys(),
+        this.timeSlice,
+        (key) => {
+          const obj = this.store.getByKey(key)
+          if (obj) this.emit({ type: 'update', oldObj: obj, newObj: obj })
+        },
+        () => this.stopped,
+      ).then(() => this.scheduleResync())
     }, this.resyncMs)
+  }
+
+  /**
+   * Hands a list's changes to the handlers in slices. Watch events that arrive meanwhile queue
+   * behind them (`backlog`), so handlers hear of every object in the order it changed — never an
+   * older state after a newer one.
+   */
+  private deliver(changes: Array<StoreChange<T>>): void {
+    if (this.backlog) {
+      this.backlog.push(...changes)
+      return
+    }
+    const backlog = [...changes]
+    this.backlog = backlog
+    // The array iterator sees what is pushed while it runs; the last item and the reset happen in one microtask checkpoint.
+    void forEachInSlices(backlog, this.timeSlice, (change) => this.emit(change), () => this.stopped).then(() => {
+      if (this.backlog === backlog) this.backlog = undefined
+    })
+  }
+
+  /** One watch event: to the handlers now, or behind a list's changes still being handed out. */
+  private deliverEvent(change: StoreChange<T>): void {
+    if (this.backlog) this.backlog.push(change)
+    else this.emit(change)
   }
 
   private emit(change: StoreChange<T>): void {
@@ -214,8 +282,10 @@ export class Informer<T extends KubeObject = KubeObject> implements Lister<T> {
   }
 }
 
-export interface KubeInformerOptions extends Omit<InformerOptions, 'source' | 'name'> {
+export interface KubeInformerOptions<T extends KubeObject = KubeObject> extends Omit<InformerOptions<T>, 'source' | 'name'> {
   name?: string
+  /** How the watches are made (server-side timeout); see list-watch.ts. */
+  watch?: KubeListWatchOptions
 }
 
 /**
@@ -225,12 +295,12 @@ export interface KubeInformerOptions extends Omit<InformerOptions, 'source' | 'n
 export function createKubeInformer<T extends KubeObject = KubeObject>(
   kubeConfig: KubeConfig,
   resource: ResourceRef,
-  options: KubeInformerOptions = {},
+  options: KubeInformerOptions<T> = {},
 ): Informer<T> {
-  const { name, ...rest } = options
+  const { name, watch, ...rest } = options
   return new Informer<T>({
     ...rest,
     name: name ?? (rest.labelSelector ? `${resource.plural}(${rest.labelSelector})` : resource.plural),
-    source: kubeListWatchSource(kubeConfig, resource),
+    source: kubeListWatchSource(kubeConfig, resource, watch),
   })
 }

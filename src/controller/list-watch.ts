@@ -19,6 +19,8 @@ export interface ListWatchScope {
 export interface ListResult {
   items: KubeObject[]
   resourceVersion: string
+  /** The source applied the list's `transform` to every item already (page by page). */
+  transformed?: boolean
 }
 
 export interface WatchEvent {
@@ -34,22 +36,42 @@ export interface WatchStream {
 }
 
 export interface ListWatchSource {
-  list(scope: ListWatchScope): Promise<ListResult>
+  /**
+   * Every object in scope. A source may apply `transform` to each page as it arrives (and say so
+   * in `transformed`), so the full objects of all pages are never held at once.
+   */
+  list(scope: ListWatchScope, transform?: (obj: KubeObject) => KubeObject): Promise<ListResult>
   watch(scope: ListWatchScope & { resourceVersion: string }, onEvent: (event: WatchEvent) => void): WatchStream
 }
 
 const PAGE_SIZE = 500
 const LIST_TIMEOUT_MS = 60_000
 
+/**
+ * How long the API server keeps each watch open (timeoutSeconds), drawn at random in this range so
+ * informers do not reconnect in step. client-go uses 5–10 min, but client-node's Watch aborts a
+ * watch that has been silent for 30 s, and the API server sends a quiet watch its BOOKMARK only
+ * once a minute — or 2 s before the watch's own timeout. With 5–10 min every quiet watch was cut
+ * before its bookmark came, resumed from the list's resourceVersion and, once that was compacted
+ * away, relisted (the empty Job informer's 6 relists in 20 minutes). Ending each watch before 30 s
+ * makes the server send the bookmark first, and keeps client-node's 30 s dead-connection check.
+ */
+export const WATCH_TIMEOUT_SECONDS = { min: 20, max: 28 } as const
+
+export interface KubeListWatchOptions {
+  /** Fixed server-side timeout of each watch (the server sends a bookmark 2 s before); default WATCH_TIMEOUT_SECONDS. */
+  watchTimeoutSeconds?: number
+}
+
 /** List via the generated CustomObjectsApi (any non-core group), watch via client-node's Watch. */
-export function kubeListWatchSource(kubeConfig: KubeConfig, resource: ResourceRef): ListWatchSource {
+export function kubeListWatchSource(kubeConfig: KubeConfig, resource: ResourceRef, options: KubeListWatchOptions = {}): ListWatchSource {
   if (resource.group === '') throw new Error(`kubeListWatchSource: core-group resource ${resource.plural} is not supported`)
   const api = kubeConfig.makeApiClient(CustomObjectsApi)
   const watcher = new Watch(kubeConfig)
   const { group, version, plural } = resource
 
   return {
-    async list({ namespace, labelSelector }) {
+    async list({ namespace, labelSelector }, transform) {
       const items: KubeObject[] = []
       let resourceVersion = ''
       let continueToken: string | undefined
@@ -60,12 +82,12 @@ export function kubeListWatchSource(kubeConfig: KubeConfig, resource: ResourceRe
             ? await api.listClusterCustomObject(common, requestTimeout(LIST_TIMEOUT_MS))
             : await api.listNamespacedCustomObject({ ...common, namespace }, requestTimeout(LIST_TIMEOUT_MS))
         if (!isJsonObject(page) || !Array.isArray(page.items)) throw new Error(`list ${plural}: response is not a list`)
-        for (const item of page.items) if (isKubeObject(item)) items.push(item)
+        for (const item of page.items) if (isKubeObject(item)) items.push(transform ? transform(item) : item)
         const metadata = isJsonObject(page.metadata) ? page.metadata : {}
         resourceVersion = typeof metadata.resourceVersion === 'string' ? metadata.resourceVersion : ''
         continueToken = typeof metadata.continue === 'string' && metadata.continue !== '' ? metadata.continue : undefined
       } while (continueToken)
-      return { items, resourceVersion }
+      return { items, resourceVersion, ...(transform ? { transformed: true } : {}) }
     },
 
     watch({ namespace, labelSelector, resourceVersion }, onEvent) {
@@ -73,8 +95,7 @@ export function kubeListWatchSource(kubeConfig: KubeConfig, resource: ResourceRe
       const params: Record<string, string | number | boolean | undefined> = {
         resourceVersion,
         allowWatchBookmarks: true,
-        // Like client-go: let the server end each watch after 5–10 min so connections rotate.
-        timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+        timeoutSeconds: options.watchTimeoutSeconds ?? WATCH_TIMEOUT_SECONDS.min + Math.floor(Math.random() * (WATCH_TIMEOUT_SECONDS.max - WATCH_TIMEOUT_SECONDS.min + 1)),
         labelSelector: labelSelector || undefined,
       }
       let controller: AbortController | undefined

@@ -2,12 +2,16 @@
  * One list+watch loop (client-go's Reflector), for one namespace or for all, feeding a cache:
  *
  * - list (paginated) → watch from the list's resourceVersion, with bookmarks; each event moves the
- *   resourceVersion on; when a watch ends it resumes from the last resourceVersion;
+ *   resourceVersion on, and so does each BOOKMARK (the API server sends one about every minute
+ *   and just before it ends a watch), so a quiet watch resumes from a recent resourceVersion
+ *   instead of one compacted away (which would mean 410 and a full relist);
+ * - when a watch ends it resumes from the last resourceVersion;
  * - `410 Gone` (HTTP status or an ERROR event with code 410) → relist; the cache diffs the new list
  *   against what it holds;
  * - other failures → exponential backoff with jitter (800 ms … 30 s by default), keeping the
  *   resourceVersion; after 5 failed watches in a row, relist;
- * - a watch that ends at once without any event counts as a failure.
+ * - a watch that ends at once without any event counts as a failure;
+ * - every list is reported first (`relisting(reason)`), for runguard_informer_relists_total.
  */
 import { KubeApiError, statusOf } from '../kube/errors.ts'
 import { isJsonObject, type KubeObject } from '../kube/objects.ts'
@@ -17,6 +21,9 @@ import { isKubeObject, type ListWatchScope, type ListWatchSource, type WatchStre
 import { resourceVersionOf } from './store.ts'
 
 const RELIST_AFTER_WATCH_FAILURES = 5
+
+/** Why a list is made: the first one, 410 Gone, a watch that kept failing, or a failed list before. */
+export type RelistReason = 'initial' | 'expired' | 'watch_failures' | 'list_failed'
 
 export interface ReflectorOptions<T extends KubeObject> {
   namespace: string | undefined
@@ -34,6 +41,10 @@ export interface ReflectorOptions<T extends KubeObject> {
   apply: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T) => void
   /** The first list is in. */
   synced: () => void
+  /** A list is about to be made. */
+  relisting?: (reason: RelistReason) => void
+  /** Applied to every listed object (by the source, page by page, when it can) and every watch event's object. */
+  transform?: (obj: KubeObject) => T
 }
 
 /** One list+watch loop (client-go's Reflector) for one namespace, or all when `namespace` is undefined. */
@@ -41,6 +52,10 @@ export class Reflector<T extends KubeObject> {
   readonly namespace: string | undefined
   hasSynced = false
   resourceVersion = ''
+  /** Bookmarks received, over all watches. */
+  bookmarks = 0
+  /** Why the next list (when resourceVersion is '') is made. */
+  private listReason: RelistReason = 'initial'
   /** Events (including bookmarks) received by the current watch. */
   private watchEvents = 0
   private readonly ctx: ReflectorOptions<T>
@@ -83,6 +98,7 @@ export class Reflector<T extends KubeObject> {
         if (gone) {
           logger.info({ namespace: this.namespace, resourceVersion: this.resourceVersion }, 'resourceVersion expired (410 Gone); relisting')
           this.resourceVersion = ''
+          this.listReason = 'expired'
           continue
         }
         if (this.watchEvents === 0 && clock.now() - watchStartedAt < this.ctx.minWatchMs) {
@@ -99,11 +115,16 @@ export class Reflector<T extends KubeObject> {
           watchFailures = 0
         }
         failures++
-        if (statusOf(err) === 410) {
+        if (this.resourceVersion === '') {
+          // The list itself failed; the first list stays 'initial' until it succeeds.
+          if (this.hasSynced) this.listReason = 'list_failed'
+        } else if (statusOf(err) === 410) {
           this.resourceVersion = ''
-        } else if (this.resourceVersion !== '' && ++watchFailures >= RELIST_AFTER_WATCH_FAILURES) {
+          this.listReason = 'expired'
+        } else if (++watchFailures >= RELIST_AFTER_WATCH_FAILURES) {
           // A watch that keeps failing from the same resourceVersion: start over from a fresh list.
           this.resourceVersion = ''
+          this.listReason = 'watch_failures'
           watchFailures = 0
         }
         const base = Math.min(this.ctx.backoffMaxMs, this.ctx.backoffInitialMs * 2 ** (failures - 1))
@@ -115,9 +136,11 @@ export class Reflector<T extends KubeObject> {
   }
 
   private async relist(): Promise<void> {
-    const result = await this.ctx.source.list(this.ctx.scope)
+    this.ctx.relisting?.(this.listReason)
+    const { transform } = this.ctx
+    const result = await this.ctx.source.list(this.ctx.scope, transform)
     if (this.stopped) return
-    this.ctx.replace(result.items as T[])
+    this.ctx.replace(transform && !result.transformed ? result.items.map((item) => transform(item)) : (result.items as T[]))
     this.resourceVersion = result.resourceVersion
     if (!this.hasSynced) {
       this.hasSynced = true
@@ -146,12 +169,13 @@ export class Reflector<T extends KubeObject> {
           const rv = resourceVersionOf(event.object)
           if (rv) this.resourceVersion = rv
           this.watchEvents++
-          this.ctx.apply(event.type, event.object as T)
+          this.ctx.apply(event.type, this.ctx.transform ? this.ctx.transform(event.object) : (event.object as T))
           return
         }
         case 'BOOKMARK': {
           const rv = isJsonObject(event.object) ? resourceVersionOf(event.object as KubeObject) : undefined
           if (rv) this.resourceVersion = rv
+          this.bookmarks++
           this.watchEvents++
           return
         }

@@ -12,23 +12,33 @@
  *   shutDownWithDrain(): stop taking adds, hand out what is queued, resolve once every handed-out
  *   key is done().
  *
- * Metrics (label name=<queue name>): workqueue_depth (keys waiting to be handed out),
- * workqueue_adds_total (adds that were not already pending), workqueue_retries_total
- * (addRateLimited calls), workqueue_queue_duration_seconds (add → get).
+ * get() yields to the event loop once the process's time slice is used up (time-slice.ts): a
+ * backlog of keys whose reconciles are served from the cache resolves without any I/O, and would
+ * otherwise run as one macrotask however long it is — the event-loop stall of issue 13.
+ *
+ * Metrics (label name=<queue name>), client-go's workqueue set: workqueue_depth (keys waiting to
+ * be handed out), workqueue_adds_total (adds that were not already pending),
+ * workqueue_retries_total (addRateLimited calls), workqueue_queue_duration_seconds (add → get),
+ * workqueue_work_duration_seconds (get → done), and, read at each scrape,
+ * workqueue_unfinished_work_seconds (time spent so far by the keys being processed) and
+ * workqueue_longest_running_processor_seconds (the longest of them).
  */
 import { realClock, type Clock, type TimerHandle } from './clock.ts'
-import type { WorkQueueMetrics } from './metrics.ts'
-import { ExponentialBackoffRateLimiter, type RateLimiter } from './rate-limiter.ts'
+import type { InFlightWork, WorkQueueMetrics } from './metrics.ts'
+import { defaultControllerRateLimiter, type RateLimiter } from './rate-limiter.ts'
+import { defaultTimeSlice, type TimeSlice } from './time-slice.ts'
 
 export interface WorkQueueOptions {
   /** The `name` label of the workqueue_* metrics. */
   name: string
   metrics?: WorkQueueMetrics
   clock?: Clock
-  /** Defaults to ExponentialBackoffRateLimiter(baseDelayMs, maxDelayMs). */
+  /** Defaults to defaultControllerRateLimiter: per-key backoff (baseDelayMs, maxDelayMs) and a shared budget. */
   rateLimiter?: RateLimiter
   baseDelayMs?: number
   maxDelayMs?: number
+  /** When get() yields to the event loop; default the process-wide slice. */
+  timeSlice?: TimeSlice
 }
 
 interface Waiting {
@@ -36,7 +46,7 @@ interface Waiting {
   handle: TimerHandle
 }
 
-export class WorkQueue {
+export class WorkQueue implements InFlightWork {
   readonly name: string
   private readonly metrics: WorkQueueMetrics | undefined
   private readonly clock: Clock
@@ -46,8 +56,8 @@ export class WorkQueue {
   private head = 0
   /** Keys that need processing (queued, or re-added while processing), with the time they were added. */
   private readonly dirty = new Map<string, number>()
-  /** Keys a worker holds. */
-  private readonly processing = new Set<string>()
+  /** Keys a worker holds, with the time each was handed out. */
+  private readonly processing = new Map<string, number>()
   /** Keys waiting for addAfter. */
   private readonly waiting = new Map<string, Waiting>()
   private readonly getters: Array<(key: string | undefined) => void> = []
@@ -55,16 +65,19 @@ export class WorkQueue {
   private draining = false
   private drained: (() => void) | undefined
   private drainPromise: Promise<void> | undefined
+  private readonly timeSlice: TimeSlice
 
   constructor(options: WorkQueueOptions) {
     this.name = options.name
     this.metrics = options.metrics
     this.clock = options.clock ?? realClock
-    this.rateLimiter = options.rateLimiter ?? new ExponentialBackoffRateLimiter(options.baseDelayMs, options.maxDelayMs)
+    this.timeSlice = options.timeSlice ?? defaultTimeSlice
+    this.rateLimiter = options.rateLimiter ?? defaultControllerRateLimiter(this.clock, options.baseDelayMs, options.maxDelayMs)
     // Series exist from the start, so dashboards show 0 rather than nothing.
     this.metrics?.workqueueDepth.set({ name: this.name }, 0)
     this.metrics?.workqueueAdds.inc({ name: this.name }, 0)
     this.metrics?.workqueueRetries.inc({ name: this.name }, 0)
+    this.metrics?.workqueueInFlight.add(this)
   }
 
   /** Queue `key` unless it is already pending; ignored after shut-down. */
@@ -119,8 +132,14 @@ export class WorkQueue {
   /**
    * The next key to process, exclusively: no other get() returns it until done(key).
    * Resolves undefined once the queue is shut down (after a drain: once nothing is left).
+   * Once the time slice is used up, the key is taken only on the next turn of the event loop.
    */
   get(): Promise<string | undefined> {
+    if (this.timeSlice.expired()) return new Promise((resolve) => setImmediate(() => resolve(this.getNow())))
+    return this.getNow()
+  }
+
+  private getNow(): Promise<string | undefined> {
     const key = this.take()
     if (key !== undefined) return Promise.resolve(key)
     if (this.shuttingDown) return Promise.resolve(undefined)
@@ -129,7 +148,10 @@ export class WorkQueue {
 
   /** The worker has finished `key`; if it was re-added meanwhile it is queued again. */
   done(key: string): void {
-    if (!this.processing.delete(key)) return
+    const startedAt = this.processing.get(key)
+    if (startedAt === undefined) return
+    this.processing.delete(key)
+    this.metrics?.workqueueWorkDuration.observe({ name: this.name }, Math.max(0, this.clock.now() - startedAt) / 1000)
     if (this.dirty.has(key)) {
       this.items.push(key)
       this.dispatch()
@@ -149,6 +171,22 @@ export class WorkQueue {
 
   processingCount(): number {
     return this.processing.size
+  }
+
+  /** Seconds the keys being processed have spent so far, summed (client-go's unfinished work). */
+  unfinishedWorkSeconds(): number {
+    const now = this.clock.now()
+    let total = 0
+    for (const startedAt of this.processing.values()) total += Math.max(0, now - startedAt)
+    return total / 1000
+  }
+
+  /** Seconds the longest-running key being processed has spent so far. */
+  longestRunningProcessorSeconds(): number {
+    const now = this.clock.now()
+    let longest = 0
+    for (const startedAt of this.processing.values()) longest = Math.max(longest, now - startedAt)
+    return longest / 1000
   }
 
   isShuttingDown(): boolean {
@@ -197,10 +235,11 @@ export class WorkQueue {
     }
     const addedAt = this.dirty.get(key)
     this.dirty.delete(key)
-    this.processing.add(key)
+    const now = this.clock.now()
+    this.processing.set(key, now)
     this.updateDepth()
     if (addedAt !== undefined) {
-      this.metrics?.workqueueQueueDuration.observe({ name: this.name }, Math.max(0, this.clock.now() - addedAt) / 1000)
+      this.metrics?.workqueueQueueDuration.observe({ name: this.name }, Math.max(0, now - addedAt) / 1000)
     }
     if (this.draining && this.queuedCount() === 0) this.releaseGetters()
     return key

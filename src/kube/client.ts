@@ -1,7 +1,8 @@
 /**
- * The reconciler's Kubernetes client, @kubernetes/client-node: its KubeConfig built from the shared
- * resolver (kubeconfig.ts, the same one the webhook's REST client uses), and a per-call timeout.
- * The webhook must never import this file (client-node costs ~85 MiB RSS).
+ * @kubernetes/client-node for the reconciler's other calls (its writes and reads go through the
+ * lean REST client: reconciler-api.ts): its KubeConfig built from the shared resolver
+ * (kubeconfig.ts, the same one the REST client uses), and a per-call timeout. The webhook must
+ * never import this file (client-node costs ~85 MiB RSS).
  */
 import { KubeConfig, Observable, type ConfigurationOptions, type ObservableMiddleware } from '@kubernetes/client-node'
 import { resolveKubeconfig, SERVICE_ACCOUNT_DIR, type Kubeconfig, type KubeconfigEnv, type NamedEntry } from './kubeconfig.ts'

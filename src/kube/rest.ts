@@ -1,7 +1,9 @@
 /**
- * A small Kubernetes REST client for the webhook, which only sends Events: importing
- * @kubernetes/client-node costs ~85 MiB RSS by itself, most of the webhook's 100 MiB budget.
- * Nothing here may import it (the reconciler's client-node lives in client.ts).
+ * A small Kubernetes REST client over one keep-alive connection pool: the webhook sends its
+ * Events through it (importing @kubernetes/client-node costs ~85 MiB RSS by itself, most of the
+ * webhook's 100 MiB budget), and the reconciler makes its writes through it (resource-client.ts:
+ * a call through client-node's generated API costs several times the client CPU of a plain
+ * keep-alive request). Nothing here may import client-node (that lives in client.ts).
  *
  * Credentials come from the shared resolver (kubeconfig.ts). From the current context it takes the
  * cluster's server, CA (file or data), insecure-skip-tls-verify and tls-server-name, and the user's
@@ -18,6 +20,7 @@ import { readFile } from 'node:fs/promises'
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { version } from '../version.ts'
+import { KubeApiError } from './errors.ts'
 import { resolveKubeconfig, SERVICE_ACCOUNT_DIR, type KubeconfigEnv, type NamedEntry, type ResolvedKubeconfig } from './kubeconfig.ts'
 import { isJsonObject, type JsonObject } from './objects.ts'
 
@@ -78,7 +81,7 @@ function restConfigOf({ config, source }: ResolvedKubeconfig): RestConfig {
   ]
   if (unsupported.length > 0) {
     throw fail(
-      `unsupported: ${unsupported.join(', ')} (runguard's webhook supports client certificates, token and tokenFile; ` +
+      `unsupported: ${unsupported.join(', ')} (runguard's REST client supports client certificates, token and tokenFile; ` +
         'give it a kubeconfig with one of those, or run it in-cluster)',
     )
   }
@@ -155,6 +158,8 @@ export interface RestResponse {
   status: number
   /** Parsed JSON when the answer says it is JSON (and parses), else the text; undefined when empty. */
   body: unknown
+  /** `Retry-After` as sent (429 and 503 answers carry it); absent when not sent. */
+  retryAfter?: string
 }
 
 export interface RestClient {
@@ -225,7 +230,12 @@ export function createRestClient(config: RestConfig, options: RestClientOptions 
         res.on('error', fail)
         res.on('end', () => {
           clearTimeout(timer)
-          resolvePromise({ status: res.statusCode ?? 0, body: decode(Buffer.concat(chunks).toString('utf8'), res.headers['content-type']) })
+          const retryAfter = res.headers['retry-after']
+          resolvePromise({
+            status: res.statusCode ?? 0,
+            body: decode(Buffer.concat(chunks).toString('utf8'), res.headers['content-type']),
+            ...(retryAfter === undefined ? {} : { retryAfter }),
+          })
         })
       })
       const timer = setTimeout(() => req.destroy(new Error(`${method} ${path}: no response within ${timeoutMs} ms`)), timeoutMs)
@@ -333,5 +343,160 @@ class BearerToken {
       }
     })()
     return this.#reading
+  }
+}
+
+/** A streamed response (a watch): see RestStreamer.stream(). */
+export interface RestStream {
+  /**
+   * Resolves when the server ends a 200 response, or when abort() was called; rejects with a
+   * KubeApiError carrying the status for any other status (the body read, up to 64 KiB), or on a
+   * network error, or when no byte arrived for `idleTimeoutMs`.
+   */
+  done: Promise<void>
+  abort(): void
+}
+
+export interface RestStreamer {
+  /**
+   * A GET whose body is read as it arrives, one line at a time (a watch's JSON events), each
+   * non-empty line handed to `onLine` (an exception it throws ends the stream with that error). A 401 re-reads the token file before rejecting, so the next
+   * stream uses a rotated token.
+   */
+  stream(path: string, onLine: (line: string) => void, options?: { idleTimeoutMs?: number }): RestStream
+  /** Ends the open streams and their connections. */
+  close(): void
+}
+
+export interface RestStreamerOptions {
+  /** From sending to the response's status line; default 10 s. */
+  connectTimeoutMs?: number
+  /** Silence that ends a stream as dead, unless stream() says otherwise; default 150 s. */
+  idleTimeoutMs?: number
+  /** Clock for token re-reads (tests). */
+  now?: () => number
+}
+
+/** Bytes one line of a stream may hold (one watch event: a whole object). */
+const MAX_STREAM_LINE_BYTES = MAX_RESPONSE_BYTES
+
+/**
+ * Streaming GETs (watches) with the credentials of `config`, on connections of their own: a watch
+ * holds its connection for minutes, so it must not take one of a RestClient's few sockets.
+ */
+export function createRestStreamer(config: RestConfig, options: RestStreamerOptions = {}): RestStreamer {
+  const url = new URL(config.server)
+  const secure = url.protocol === 'https:'
+  const agentOptions = { keepAlive: false }
+  const agent = secure
+    ? new HttpsAgent({
+        ...agentOptions,
+        rejectUnauthorized: !config.insecureSkipTlsVerify,
+        ...(config.ca !== undefined && !config.insecureSkipTlsVerify ? { ca: config.ca } : {}),
+        ...(config.tlsServerName ? { servername: config.tlsServerName } : {}),
+        ...(config.clientCert !== undefined && config.clientKey !== undefined ? { cert: config.clientCert, key: config.clientKey } : {}),
+      })
+    : new HttpAgent(agentOptions)
+  const send = secure ? httpsRequest : httpRequest
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1')
+  const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port)
+  const basePath = url.pathname.replace(/\/+$/, '')
+  const bearer = new BearerToken(config.token, config.tokenFile, options.now ?? Date.now)
+  const userAgent = `runguard/${version()}`
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS
+  const idleTimeoutMs = options.idleTimeoutMs ?? 150_000
+  const open = new Set<() => void>()
+
+  return {
+    stream(path, onLine, streamOptions = {}) {
+      const idleMs = streamOptions.idleTimeoutMs ?? idleTimeoutMs
+      let aborted = false
+      let req: ClientRequest | undefined
+      const abort = (): void => {
+        aborted = true
+        req?.destroy()
+      }
+      open.add(abort)
+      const done = (async () => {
+        const token = await bearer.get()
+        if (aborted) return
+        await new Promise<void>((resolvePromise, reject) => {
+          const headers: Record<string, string> = { accept: 'application/json', 'user-agent': userAgent }
+          if (token !== undefined) headers.authorization = `Bearer ${token}`
+          let timer = setTimeout(() => req?.destroy(new Error(`GET ${path}: no response within ${connectTimeoutMs} ms`)), connectTimeoutMs)
+          const idle = (): void => {
+            clearTimeout(timer)
+            timer = setTimeout(() => req?.destroy(new Error(`GET ${path}: nothing received for ${idleMs} ms`)), idleMs)
+          }
+          // Settled once: by the end of the answer, or by a failure before it.
+          let ended = false
+          const settle = (err?: unknown): void => {
+            clearTimeout(timer)
+            if (err === undefined || aborted) resolvePromise()
+            else reject(err)
+          }
+          req = send({ hostname, port, agent, method: 'GET', path: basePath + path, headers }, (res: IncomingMessage) => {
+            const status = res.statusCode ?? 0
+            idle()
+            if (status !== 200) {
+              const chunks: Buffer[] = []
+              let size = 0
+              res.on('data', (chunk: Buffer) => {
+                if ((size += chunk.length) <= 64 * 1024) chunks.push(chunk)
+              })
+              res.on('error', settle)
+              res.on('end', () => {
+                ended = true
+                const error = KubeApiError.fromResponse(`GET ${path}`, status, decode(Buffer.concat(chunks).toString('utf8'), res.headers['content-type']))
+                if (status === 401) void bearer.reread(token).finally(() => settle(error))
+                else settle(error)
+              })
+              return
+            }
+            let pending: Buffer = Buffer.alloc(0)
+            res.on('data', (chunk: Buffer) => {
+              idle()
+              pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+              let newline: number
+              while ((newline = pending.indexOf(10)) !== -1) {
+                const line = pending.subarray(0, newline).toString('utf8').trim()
+                pending = pending.subarray(newline + 1)
+                if (line !== '') {
+                  try {
+                    onLine(line)
+                  } catch (err) {
+                    req?.destroy(err instanceof Error ? err : new Error(String(err)))
+                    return
+                  }
+                }
+                if (aborted) return
+              }
+              if (pending.length > MAX_STREAM_LINE_BYTES) req?.destroy(new Error(`GET ${path}: a line longer than ${MAX_STREAM_LINE_BYTES} bytes`))
+            })
+            res.on('error', settle)
+            res.on('end', () => {
+              ended = true
+              const line = pending.toString('utf8').trim()
+              try {
+                if (line !== '' && !aborted) onLine(line)
+                settle()
+              } catch (err) {
+                settle(err)
+              }
+            })
+          })
+          req.on('error', settle)
+          req.on('close', () => {
+            if (!ended) settle(aborted ? undefined : new Error(`GET ${path}: connection closed before the end of the answer`))
+          })
+          req.end()
+        })
+      })().finally(() => open.delete(abort))
+      return { done, abort }
+    },
+    close() {
+      for (const abort of [...open]) abort()
+      agent.destroy()
+    },
   }
 }

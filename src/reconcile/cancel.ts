@@ -68,14 +68,16 @@ export interface CancelInput {
 }
 
 /**
- * When the cancel was first seen: the condition's time, refined by this process's own
- * millisecond reading when that falls within the same second (i.e. this process wrote it).
+ * When the cancel was first seen: this process's own reading (normally the watch event that
+ * carried the cancel, so a run's wait in the work queue counts) when it is no later than the
+ * condition's second — it saw the cancel before, or as, the condition was written; otherwise
+ * (a restart, a new leader) the durable condition's time.
  */
 export function cancelFirstSeenMs(run: KubeObject, nowMs: number, seenAtMs?: number): number {
   const condition = conditionOf(run, CONDITION_CANCELLED)
   const recorded = condition && condition.status === 'Unknown' && condition.reason === REASON_CANCEL_REQUESTED ? timeMs(condition.lastTransitionTime) : undefined
   if (recorded === undefined) return seenAtMs ?? nowMs
-  if (seenAtMs !== undefined && seenAtMs >= recorded && seenAtMs < recorded + 1000) return seenAtMs
+  if (seenAtMs !== undefined && seenAtMs < recorded + 1000) return seenAtMs
   return recorded
 }
 

@@ -9,17 +9,22 @@
  *   run updated to terminal  → agents_run_outcomes_total, once per run
  *   run deleted              → its parent OrchestrationRun
  *   Job or Workflow event    → the runs it belongs to (label, or ownerReference)
+ *
+ * Every informer keeps only what the reconciler reads (cache-transforms.ts) and counts its
+ * relists (runguard_informer_relists_total).
  */
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Config } from '../config.ts'
 import { Controller } from '../controller/controller.ts'
-import { createKubeInformer, type Informer } from '../controller/informer.ts'
+import { createKubeInformer, type CacheTransform, type Informer } from '../controller/informer.ts'
+import type { InformerMetrics } from '../controller/metrics.ts'
 import type { KubeObject } from '../kube/objects.ts'
 import type { ResourceClient } from '../kube/resource-client.ts'
 import { JOB_RESOURCE, WORKFLOW_RESOURCE, type ResourceRef } from '../kube/resources.ts'
 import { JOB_RUN_LABELS, RUN_KINDS, type RunKind, type RunKindName } from '../kube/run-kinds.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
+import { transformJob, transformRun, transformWorkflow } from './cache-transforms.ts'
 import type { EventSink } from './executor.ts'
 import { ReconcileMemory } from './memory.ts'
 import { createRunReconciler } from './run-reconciler.ts'
@@ -38,14 +43,20 @@ export interface RunguardInformers {
 export function createRunguardInformers(
   kubeConfig: KubeConfig,
   config: Pick<Config, 'namespaces' | 'resyncSeconds'>,
-  options: { workflowsServed: boolean; logger: Logger },
+  options: { workflowsServed: boolean; logger: Logger; metrics?: InformerMetrics },
 ): RunguardInformers {
-  const common = { namespaces: config.namespaces, resyncMs: config.resyncSeconds * 1000, logger: options.logger }
-  const byLabel = (resource: ResourceRef) => JOB_RUN_LABELS.map((label) => createKubeInformer<KubeObject>(kubeConfig, resource, { ...common, labelSelector: label }))
+  const common = {
+    namespaces: config.namespaces,
+    resyncMs: config.resyncSeconds * 1000,
+    logger: options.logger,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+  }
+  const byLabel = (resource: ResourceRef, transform: CacheTransform) =>
+    JOB_RUN_LABELS.map((label) => createKubeInformer<KubeObject>(kubeConfig, resource, { ...common, labelSelector: label, transform }))
   return {
-    runs: Object.fromEntries(RUN_KINDS.map((kind) => [kind.kind, createKubeInformer<KubeObject>(kubeConfig, kind, common)])) as Record<RunKindName, Informer>,
-    jobs: byLabel(JOB_RESOURCE),
-    workflows: options.workflowsServed ? byLabel(WORKFLOW_RESOURCE) : [],
+    runs: Object.fromEntries(RUN_KINDS.map((kind) => [kind.kind, createKubeInformer<KubeObject>(kubeConfig, kind, { ...common, transform: transformRun })])) as Record<RunKindName, Informer>,
+    jobs: byLabel(JOB_RESOURCE, transformJob),
+    workflows: options.workflowsServed ? byLabel(WORKFLOW_RESOURCE, transformWorkflow) : [],
   }
 }
 

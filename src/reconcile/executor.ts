@@ -2,11 +2,13 @@
  * The executor: the only code that turns a Plan into API calls, a status write, Events and
  * metric updates, in three steps the reconciler runs in order (see plan-types.ts for why):
  *
- * - runCalls(): calls run one after another. A call that fails is reported (Warning Event with a
- *   stable reason, errors.ts) and the remaining calls still run; the failures are returned, for
- *   the pass to fail with PlanCallsFailed (the controller retries with backoff). 404s are not
- *   failures: deleting or patching what is gone is done. The Jobs a call removed for good are
- *   returned too.
+ * - runCalls(): calls run one after another (the API client bounds and adapts how many calls
+ *   of all reconciles are in flight: src/kube/limited-rest.ts). A call that fails is reported
+ *   (Warning Event with a stable reason, errors.ts) and the remaining calls still run; the
+ *   failures are returned, for the pass to fail with PlanCallsFailed (the controller retries
+ *   with backoff). 404s are not failures: deleting or patching what is gone is done. The Jobs a
+ *   call removed for good are returned too. A TTL hold healed on a Job is counted here, once
+ *   the patch succeeded.
  * - writeStatus(): through the status helper (buildStatusUpdate: observedGeneration, updatedAt,
  *   immutable startedAt/finishedAt), a PUT of the status subresource carrying the resourceVersion
  *   the plan was made from. Unchanged status → no write. 409 → 'conflict', 404 → 'gone'.
@@ -18,7 +20,7 @@ import { statusOf } from '../kube/errors.ts'
 import type { JsonObject, KubeObject } from '../kube/objects.ts'
 import type { ResourceClient } from '../kube/resource-client.ts'
 import { JOB_RESOURCE, WORKFLOW_RESOURCE } from '../kube/resources.ts'
-import { runKindByName, type RunKind } from '../kube/run-kinds.ts'
+import { ANNOTATION_HELD_JOB_TTL, runKindByName, type RunKind } from '../kube/run-kinds.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import { buildStatusUpdate, sameStatus, type StatusChange } from '../status/contract.ts'
@@ -31,7 +33,7 @@ export type EventSink = Pick<EventRecorder, 'warning' | 'normal'>
 export interface ExecutorDeps {
   api: ResourceClient
   recorder: EventSink | undefined
-  metrics: Pick<Metrics, 'cancelPropagation' | 'jobMissing'>
+  metrics: Pick<Metrics, 'cancelPropagation' | 'jobMissing' | 'jobTtlHoldsHealed'>
   logger: Logger
 }
 
@@ -67,8 +69,24 @@ function describeCall(call: Call): string {
       return `cancel ${call.kind} ${call.namespace}/${call.name}`
     case 'setJobTtl':
       return `set ttlSecondsAfterFinished=${call.ttlSeconds} on Job ${call.namespace}/${call.name}`
+    case 'holdJobTtl':
+      return `hold ttlSecondsAfterFinished=${call.heldTtl} of Job ${call.namespace}/${call.name} in ${ANNOTATION_HELD_JOB_TTL}`
     case 'deleteRun':
       return `delete ${call.kind} ${call.namespace}/${call.name}`
+  }
+}
+
+/** The Event action of a call's failure. */
+function actionOf(call: Call): string {
+  switch (call.type) {
+    case 'setJobTtl':
+      return 'JobTtlRelease'
+    case 'holdJobTtl':
+      return 'JobTtlHold'
+    case 'deleteRun':
+      return 'Retention'
+    default:
+      return 'CancelPropagation'
   }
 }
 
@@ -95,6 +113,12 @@ export async function performCall(api: ResourceClient, call: Call): Promise<Call
     case 'setJobTtl':
       await api.mergePatch(JOB_RESOURCE, call.namespace, call.name, { spec: { ttlSecondsAfterFinished: call.ttlSeconds } })
       return 'done'
+    case 'holdJobTtl': {
+      // The resourceVersion makes it conditional: a Job changed since the cache saw it answers 409.
+      const metadata: JsonObject = { annotations: { [ANNOTATION_HELD_JOB_TTL]: call.heldTtl }, ...(call.resourceVersion ? { resourceVersion: call.resourceVersion } : {}) }
+      const patched = await api.mergePatch(JOB_RESOURCE, call.namespace, call.name, { metadata, spec: { ttlSecondsAfterFinished: null } })
+      return patched === undefined ? 'gone' : 'done'
+    }
     case 'deleteRun': {
       const kind = runKindByName(call.kind)
       if (!kind) throw new Error(`unknown run kind ${call.kind}`)
@@ -116,10 +140,14 @@ export async function runCalls(calls: readonly Call[], target: Pick<ExecuteTarge
     try {
       const result = await performCall(deps.api, call)
       if (result === 'gone' && call.type === 'deleteJob') outcome.goneJobs.add(`${call.namespace}/${call.name}`)
+      if (result === 'done' && call.type === 'holdJobTtl') {
+        deps.metrics.jobTtlHoldsHealed.inc({ kind: call.runKind })
+        deps.logger.info({ job: `${call.namespace}/${call.name}`, ttlSecondsAfterFinished: call.heldTtl }, 'Job created without the TTL hold (its webhook was not called): hold applied')
+      }
       deps.logger.debug({ call: describeCall(call), result }, 'done')
     } catch (err) {
       outcome.failures.push({ call, err })
-      reportFailure(deps, target.run, target.kind, describeCall(call), err, call.type === 'setJobTtl' ? 'JobTtlRelease' : call.type === 'deleteRun' ? 'Retention' : 'CancelPropagation')
+      reportFailure(deps, target.run, target.kind, describeCall(call), err, actionOf(call))
     }
   }
   return outcome

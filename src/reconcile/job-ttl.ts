@@ -13,13 +13,17 @@
  * Values are clamped to 30 s … 7 d; ≤ 0 means no TTL (the Job is left alone). A source that is set
  * but not an integer is reported (InvalidSpec) and skipped.
  *
- * A Job that already carries a TTL and no held annotation was created without the webhook: its
- * creator chose that TTL, and it is left as it is.
+ * A Job that already carries a TTL and no held annotation was created without the webhook
+ * (failurePolicy Ignore: it was down, or not registered yet). While its run is not terminal (and
+ * not being cancelled: its Jobs are going away) the hold is healed — the TTL moved into the
+ * annotation exactly as the webhook would have (planJobTtlHold, src/kube/job-ttl-hold.ts), counted
+ * in runguard_job_ttl_holds_healed_total. Once the run is terminal such a Job is left as it is.
  */
 import { clampJobTtl } from '../config.ts'
+import { holdJobTtlInPlace } from '../kube/job-ttl-hold.ts'
 import { isJsonObject, type KubeObject } from '../kube/objects.ts'
-import { ANNOTATION_HELD_JOB_TTL } from '../kube/run-kinds.ts'
-import { isBeingDeleted, isTerminalRun, nameOf, namespaceOf, qualified, recordedJobs } from './refs.ts'
+import { ANNOTATION_HELD_JOB_TTL, type RunKindName } from '../kube/run-kinds.ts'
+import { isBeingDeleted, isCancelRequested, isTerminalRun, nameOf, namespaceOf, qualified, recordedJobs } from './refs.ts'
 import { emptyPlan, type Plan, type PlanConfig } from './plan-types.ts'
 
 export const ACTION_JOB_TTL = 'JobTtlRelease'
@@ -88,6 +92,32 @@ export function planJobTtl(input: JobTtlInput): Plan {
     for (const message of decision.problems) {
       plan.effects.push({ type: 'event', eventType: 'Warning', reason: 'InvalidSpec', message, action: ACTION_JOB_TTL })
     }
+  }
+  return plan
+}
+
+export interface JobTtlHoldInput {
+  runKind: RunKindName
+  run: KubeObject
+  /** Jobs of the run from the cache (labelled for it, or named in its status). */
+  jobs: readonly KubeObject[]
+}
+
+/** Heal the hold on the run's Jobs created without it, while the run is not terminal. */
+export function planJobTtlHold(input: JobTtlHoldInput): Plan {
+  const { run } = input
+  const plan = emptyPlan()
+  if (isTerminalRun(run) || isCancelRequested(run) || isBeingDeleted(run)) return plan
+  for (const job of input.jobs) {
+    // Cheap checks first: only a Job with a TTL and no hold is copied.
+    if (isBeingDeleted(job) || !isJsonObject(job.spec) || job.spec.ttlSecondsAfterFinished === undefined) continue
+    if (job.metadata?.annotations?.[ANNOTATION_HELD_JOB_TTL] !== undefined) continue
+    const held = structuredClone(job)
+    if (!holdJobTtlInPlace(held)) continue
+    const heldTtl = held.metadata?.annotations?.[ANNOTATION_HELD_JOB_TTL]
+    if (heldTtl === undefined) continue
+    const resourceVersion = job.metadata?.resourceVersion
+    plan.calls.push({ type: 'holdJobTtl', runKind: input.runKind, namespace: namespaceOf(job), name: nameOf(job), heldTtl, ...(resourceVersion ? { resourceVersion } : {}) })
   }
   return plan
 }

@@ -2,13 +2,18 @@
  * What the reconciler remembers between passes, in memory only. Nothing here is needed for
  * correctness after a restart — the durable records are in the runs' status — it only sharpens
  * timing:
- * - when this process first saw a run's cancel (millisecond precision; the condition has seconds);
+ * - when this process first saw a run's cancel (millisecond precision; the condition has seconds):
+ *   the watch event that carried it (noteRunEvent), so runguard_cancel_propagation_seconds counts
+ *   the run's wait in the work queue, not only the reconcile that finished it;
  * - when a Job was seen deleted (its watch event), so the Job-missing grace period starts then
  *   rather than at the next reconcile;
  * - which version of a run lost a status-write conflict, so the pass that follows reads the run
  *   from the API server instead of a cache that has not caught up yet.
  * Every map is bounded.
  */
+
+import type { KubeObject } from '../kube/objects.ts'
+import { cancelRequested, isTerminalPhase } from '../kube/run-kinds.ts'
 
 const MAX_ENTRIES = 50_000
 
@@ -33,6 +38,16 @@ export class ReconcileMemory {
     if (seen !== undefined) return seen
     remember(this.#cancelSeen, uid, nowMs)
     return nowMs
+  }
+
+  /**
+   * A watch event (or the first list) delivered `run` at `nowMs`: a cancel on a run that is not
+   * terminal is noted as seen then, unless it was seen before.
+   */
+  noteRunEvent(run: KubeObject, nowMs: number): void {
+    if (!cancelRequested(run.spec) || isTerminalPhase(run.status?.phase)) return
+    const uid = run.metadata?.uid
+    if (uid !== undefined && !this.#cancelSeen.has(uid)) remember(this.#cancelSeen, uid, nowMs)
   }
 
   forgetRun(uid: string): void {

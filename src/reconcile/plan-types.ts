@@ -25,6 +25,11 @@ export type Call =
   | { type: 'cancelChild'; kind: RunKindName; namespace: string; name: string; desiredState: boolean }
   /** Merge-patch a Job's spec.ttlSecondsAfterFinished. */
   | { type: 'setJobTtl'; namespace: string; name: string; ttlSeconds: number }
+  /**
+   * Put the TTL hold on a run's Job created without it (the Job webhook was not called): the
+   * merge patch the webhook would have made, conditional on the Job's resourceVersion.
+   */
+  | { type: 'holdJobTtl'; runKind: RunKindName; namespace: string; name: string; resourceVersion?: string; heldTtl: string }
   /** Delete a run (retention), only if it is still the same object (uid precondition). */
   | { type: 'deleteRun'; kind: RunKindName; namespace: string; name: string; uid?: string }
 

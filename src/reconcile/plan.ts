@@ -7,7 +7,7 @@ import type { KubeObject } from '../kube/objects.ts'
 import type { RunKind } from '../kube/run-kinds.ts'
 import { planCancel, type ChildRun } from './cancel.ts'
 import { planJobMissing, type MissingJob } from './job-missing.ts'
-import { planJobTtl } from './job-ttl.ts'
+import { planJobTtl, planJobTtlHold } from './job-ttl.ts'
 import { emptyPlan, mergePlans, type Plan, type PlanConfig } from './plan-types.ts'
 import { isBeingDeleted } from './refs.ts'
 
@@ -49,6 +49,7 @@ export function planRun(state: RunState): Plan {
     }),
     planJobMissing({ run: state.run, nowMs: state.nowMs, config: state.config, missing: state.missingJobs }),
     planJobTtl({ run: state.run, jobs: state.jobs, config: state.config }),
+    planJobTtlHold({ runKind: state.kind.kind, run: state.run, jobs: state.jobs }),
   )
   if (plan.requeueAfterMs !== undefined) plan.requeueAfterMs = clampDelay(plan.requeueAfterMs)
   return plan

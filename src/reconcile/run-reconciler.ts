@@ -18,6 +18,7 @@
  */
 import type { Config } from '../config.ts'
 import { conflict, done, failed, requeueAfter, TerminalError, type Reconciler, type ReconcileRequest } from '../controller/reconcile.ts'
+import type { InformerHandlers } from '../controller/informer.ts'
 import type { Lister } from '../controller/store.ts'
 import type { KubeObject } from '../kube/objects.ts'
 import { JOB_RESOURCE, WORKFLOW_RESOURCE } from '../kube/resources.ts'
@@ -30,8 +31,14 @@ import { planRun, type RunState } from './plan.ts'
 import type { PlanConfig } from './plan-types.ts'
 import { isBeingDeleted, isCancelRequested, isTerminalRun, nameOf, namespaceOf, qualified, recordedJobs, recordedWorkflow } from './refs.ts'
 
+/**
+ * A run cache that can also tell of its watch events (the informers can; the unit tests' plain
+ * listers need not).
+ */
+export type RunCache = Lister & { addHandlers?: (handlers: Pick<InformerHandlers, 'onAdd' | 'onUpdate'>) => unknown }
+
 export interface RunCaches {
-  runs: Record<RunKindName, Lister>
+  runs: Record<RunKindName, RunCache>
   /** Job caches, one per label of JOB_RUN_LABELS. */
   jobs: readonly Lister[]
   /** Argo Workflow caches; undefined when that API is not served. */
@@ -65,6 +72,16 @@ function byKey(objects: Iterable<KubeObject>): KubeObject[] {
 export function createRunReconciler(deps: RunReconcilerDeps): Reconciler {
   const clock = deps.clock ?? Date.now
   const { caches, config, memory, api } = deps
+  for (const kind of ['AgentRun', 'ToolRun'] as const) deps.metrics.jobTtlHoldsHealed.inc({ kind }, 0)
+  // Cancel propagation is timed from the watch event that carried the cancel, so the time a run
+  // waits in the work queue counts (runguard_cancel_propagation_seconds). Noted from the first
+  // list on, leader or not: a standby that takes over knows when the cancel was seen.
+  for (const kind of RUN_KINDS) {
+    caches.runs[kind.kind].addHandlers?.({
+      onAdd: (run) => memory.noteRunEvent(run, clock()),
+      onUpdate: (_old, run) => memory.noteRunEvent(run, clock()),
+    })
+  }
 
   const jobsOf = (kind: RunKind, run: KubeObject): KubeObject[] => {
     if (kind.kind === 'OrchestrationRun') return []

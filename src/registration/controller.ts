@@ -2,10 +2,12 @@
  * The webhook's TLS and registration controller (README "TLS" and "Safe ordering"), started by
  * `runguard webhook` with RUNGUARD_TLS_MODE=self-managed or RUNGUARD_WEBHOOK_CONFIGURATIONS set:
  *
- * - every replica, self-managed: serves the pair of the TLS Secret (secret-source.ts);
+ * - every replica, self-managed: watches the TLS Secret and serves its pair (secret-source.ts,
+ *   secret-watch.ts: list + watch of that one Secret, on a streaming connection of its own);
  * - the holder of Lease RUNGUARD_TLS_LEASE_NAME (pod namespace), every `intervalMs`:
- *   self-managed, creates/renews/rotates the Secret (src/tls/rotation.ts) and injects its CA
- *   bundle into our Service's entries; in every mode, arms the annotated entries once it serves,
+ *   self-managed, creates/renews/rotates the Secret (src/tls/rotation.ts; owned by the webhook
+ *   Service, service-owner.ts, so deleting the Service deletes it) and injects its CA bundle
+ *   into our Service's entries; in every mode, arms the annotated entries once it serves,
  *   the webhook Service has a ready endpoint and the entry's caBundle verifies the certificate
  *   served (registrar.ts).
  *
@@ -16,7 +18,7 @@ import type { TlsSettings } from '../config.ts'
 import { leaseIdentity, startLeaseElection, type LeaderElector } from '../controller/elector.ts'
 import { realClock, sleep } from '../controller/clock.ts'
 import { restLeaseClient } from '../controller/rest-lease-client.ts'
-import type { RestClient } from '../kube/rest.ts'
+import { createRestStreamer, type RestClient, type RestConfig, type RestStreamer } from '../kube/rest.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { KeyPair } from '../server/tls.ts'
@@ -25,13 +27,17 @@ import { servingDnsNames } from '../tls/plan.ts'
 import { reconcileTlsSecret } from '../tls/rotation.ts'
 import { tlsSecretClient, type StoredSecret } from '../tls/secret-client.ts'
 import { SecretSource } from '../tls/secret-source.ts'
+import { secretWatchSource } from '../tls/secret-watch.ts'
 import { configurationClient } from './configuration-client.ts'
 import { serviceHasReadyEndpoint } from './endpoints.ts'
+import { serviceOwnerReference } from './service-owner.ts'
 import { bundleVerifiesLeaf, injectedEverywhere } from './inject.ts'
 import { Registrar } from './registrar.ts'
 
 export interface RegistrationControllerOptions {
   client: RestClient
+  /** The credentials of `client`, for the Secret's watch (its own streaming connection); needed self-managed. */
+  restConfig?: RestConfig
   settings: TlsSettings
   namespace: string
   podName: string
@@ -46,8 +52,6 @@ export interface RegistrationControllerOptions {
   logger: Logger
   /** Lease holder's pass period; default 5 s. */
   intervalMs?: number
-  /** Secret poll period of every replica; default 5 s. */
-  secretPollMs?: number
   /** Self-managed: extra IP SANs of the serving certificate (`--tls-ip`). */
   ipAddresses?: string[]
 }
@@ -67,7 +71,12 @@ export function startRegistrationController(options: RegistrationControllerOptio
   const service = { namespace, name: settings.serviceName }
   const dnsNames = servingDnsNames(settings.serviceName, namespace)
   const secrets = selfManaged ? tlsSecretClient(client, namespace, settings.secretName) : undefined
-  const source = secrets && new SecretSource({ secrets, onPair: options.onPair, logger, pollMs: options.secretPollMs })
+  let streamer: RestStreamer | undefined
+  if (selfManaged) {
+    if (!options.restConfig) throw new Error('self-managed TLS needs the REST config to watch the TLS Secret')
+    streamer = createRestStreamer(options.restConfig)
+  }
+  const source = streamer && new SecretSource({ source: secretWatchSource(client, streamer, namespace, settings.secretName), onPair: options.onPair, logger })
   const configurations = configurationClient(client)
 
   // Refreshed at the start of each pass (endpoints.ts).
@@ -102,11 +111,18 @@ export function startRegistrationController(options: RegistrationControllerOptio
     return injectedEverywhere(found, service, ca)
   }
 
+  let serviceMissingLogged = false
   const pass = async (): Promise<void> => {
     let caBundle: string | undefined
-    if (secrets && source) {
-      const result = await reconcileTlsSecret(secrets, { dnsNames, ipAddresses: options.ipAddresses ?? [], caValidityDays: settings.caValidityDays, certValidityDays: settings.certValidityDays, renewBeforeDays: settings.renewBeforeDays }, injected, logger)
-      // Serve what was just written without waiting for the next poll.
+    // The Secret is owned by the webhook Service (service-owner.ts); without the Service, no Secret.
+    const owner = secrets && (await serviceOwnerReference(client, namespace, settings.serviceName))
+    if (secrets && source && !owner) {
+      if (!serviceMissingLogged) logger.warn({ service: `${namespace}/${settings.serviceName}` }, 'the webhook Service does not exist: not writing the TLS Secret it owns')
+      serviceMissingLogged = true
+    } else if (secrets && source && owner) {
+      serviceMissingLogged = false
+      const result = await reconcileTlsSecret(secrets, { dnsNames, ipAddresses: options.ipAddresses ?? [], caValidityDays: settings.caValidityDays, certValidityDays: settings.certValidityDays, renewBeforeDays: settings.renewBeforeDays, owner }, injected, logger)
+      // Serve what was just written without waiting for the watch to deliver it.
       if (result.written) source.offer(result.secret.material)
       if (result.secret.material.caCrt) caBundle = Buffer.from(result.secret.material.caCrt, 'utf8').toString('base64')
     }
@@ -162,7 +178,8 @@ export function startRegistrationController(options: RegistrationControllerOptio
     async stop() {
       stopped = true
       if (restart) clearTimeout(restart)
-      source?.stop()
+      await source?.stop()
+      streamer?.close()
       await elector?.stop()
     },
   }

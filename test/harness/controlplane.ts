@@ -12,7 +12,7 @@
  */
 import { spawn } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { request as httpsRequest } from 'node:https'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -146,10 +146,43 @@ export interface ControlPlane {
   startApiServer(): Promise<void>
   /** stopApiServer() then startApiServer(); data survives (same etcd). */
   restartApiServer(options?: { crash?: boolean }): Promise<void>
+  /**
+   * Stops etcd only (kube-apiserver and the controller manager keep running and fail their
+   * storage calls meanwhile). SIGTERM by default; `{ crash: true }` SIGKILLs it.
+   */
+  stopEtcd(options?: { crash?: boolean }): Promise<void>
+  /** Starts etcd again on the same ports and data directory; waits for its /health. */
+  startEtcd(): Promise<void>
+  /** stopEtcd() then startEtcd(); data survives (same data directory). */
+  restartEtcd(options?: { crash?: boolean }): Promise<void>
+  /** etcd's current revision (read through etcd's JSON gateway). */
+  etcdRevision(): Promise<number>
+  /**
+   * Compacts etcd's history up to `revision` (default: the current one) and returns it: a watch
+   * that the API server serves from etcd (no watch cache) from an older resourceVersion then
+   * gets `410 Gone`.
+   */
+  compactEtcd(revision?: number): Promise<number>
+  /**
+   * Writes a kubeconfig for this cluster to `path`: `server` (default {@link ControlPlane.server},
+   * e.g. a proxy in front of it) and a client certificate for `user` (default the admin's own).
+   */
+  writeKubeconfig(path: string, options?: KubeconfigOptions): Promise<string>
+  /** A client certificate for `user`, issued by the cluster CA (for {@link ControlPlane.requestAs}). */
+  issueClientCertificate(user: { commonName: string; organizations?: string[] }): Promise<IssuedCertificate>
+  /** Like request(), as the holder of `certificate` instead of the admin. */
+  requestAs(certificate: IssuedCertificate, method: string, path: string, body?: unknown, options?: ApiRequestOptions): Promise<ApiResponse>
   /** PIDs of the control-plane processes still running. */
   pids(): number[]
   /** Stops everything (SIGTERM, SIGKILL after a grace period) and removes the work directory unless kept. Idempotent. */
   stop(): Promise<void>
+}
+
+export interface KubeconfigOptions {
+  /** `https://host:port` the client dials; default the API server itself. */
+  server?: string
+  /** A client identity of its own (issued by the cluster CA); default the admin certificate. */
+  user?: { commonName: string; organizations?: string[] }
 }
 
 /** Anything with tap's `teardown`. */
@@ -318,13 +351,41 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await processes.apiServer?.stop(stopOptions.crash === true ? 0 : 10_000)
   }
 
-  try {
-    log(`control plane: work dir ${workDir}, API server ${server}`)
-    processes.etcd = start('etcd', etcdArgs)
-    await waitFor('etcd /health', timeoutMs, processes.etcd, async () => {
+  const startEtcd = async (): Promise<void> => {
+    if (processes.etcd?.running) throw new Error('etcd is already running')
+    const etcd = start('etcd', etcdArgs)
+    processes.etcd = etcd
+    await waitFor('etcd /health', timeoutMs, etcd, async () => {
       const response = await httpGet(`http://${host}:${etcdPort}/health`)
       return response.status === 200 && /"health":\s*"true"/.test(response.text) ? true : `HTTP ${response.status}: ${response.text}`
     })
+  }
+  const stopEtcd = async (stopOptions: { crash?: boolean } = {}): Promise<void> => {
+    await processes.etcd?.stop(stopOptions.crash === true ? 0 : 10_000)
+  }
+  // etcd's gRPC gateway (JSON over HTTP on the client port; keys and values are base64).
+  const etcdRevision = async (): Promise<number> => {
+    const response = await httpPost(`http://${host}:${etcdPort}/v3/kv/range`, { key: Buffer.from('/').toString('base64'), limit: 1 })
+    const header = (response.body as { header?: { revision?: string } } | undefined)?.header
+    const revision = Number(header?.revision)
+    if (response.status !== 200 || !Number.isSafeInteger(revision)) throw new Error(`etcd range: HTTP ${response.status} ${response.text}`)
+    return revision
+  }
+  const compactEtcd = async (revision?: number): Promise<number> => {
+    const target = revision ?? (await etcdRevision())
+    const response = await httpPost(`http://${host}:${etcdPort}/v3/kv/compaction`, { revision: String(target), physical: true })
+    if (response.status !== 200) throw new Error(`etcd compaction to ${target}: HTTP ${response.status} ${response.text}`)
+    return target
+  }
+  const writeKubeconfig = async (path: string, kubeconfigOptions: KubeconfigOptions = {}): Promise<string> => {
+    const identity = kubeconfigOptions.user === undefined ? admin : await issueClientCertificate(ca, { ...kubeconfigOptions.user, days: 7 })
+    await writeFile(path, adminKubeconfig(kubeconfigOptions.server ?? server, ca.certPem, identity), { mode: 0o600 })
+    return path
+  }
+
+  try {
+    log(`control plane: work dir ${workDir}, API server ${server}`)
+    await startEtcd()
     log(`control plane: etcd ready after ${Date.now() - startedAt} ms`)
 
     await startApiServer()
@@ -371,6 +432,18 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       await stopApiServer(restartOptions)
       await startApiServer()
     },
+    stopEtcd,
+    startEtcd,
+    restartEtcd: async (restartOptions = {}) => {
+      await stopEtcd(restartOptions)
+      await startEtcd()
+    },
+    etcdRevision,
+    compactEtcd,
+    writeKubeconfig,
+    issueClientCertificate: (user) => issueClientCertificate(ca, { ...user, days: 7 }),
+    requestAs: (certificate, method, path, body, requestOptions = {}) =>
+      httpsCall({ host, port: apiPort, method, path, ca: ca.certPem, cert: certificate.certPem, key: certificate.keyPem }, body, requestOptions),
     pids: () => [processes.etcd, processes.apiServer, processes.controllerManager].flatMap((p) => (p?.running === true ? [p.pid] : [])),
     stop,
   }
@@ -474,6 +547,30 @@ interface HttpsCallOptions {
   cert?: string
   key?: string
   rejectUnauthorized?: boolean
+  /** Default: a connection of its own (no keep-alive). */
+  agent?: HttpsAgent
+  headers?: Record<string, string>
+}
+
+/** A keep-alive client as the admin over at most `maxSockets` connections, e.g. a benchmark's floor. */
+export interface KeepAliveApiClient {
+  call(method: string, path: string, body?: unknown, contentType?: string): Promise<ApiResponse>
+  close(): void
+}
+
+/**
+ * A plain keep-alive HTTPS client to `cp`'s API server as the admin: the floor the benchmarks hold
+ * runguard's own clients against, and their way to set up objects fast. `headers` go on every
+ * request (e.g. impersonation).
+ */
+export function keepAliveApiClient(cp: ControlPlane, maxSockets: number, options: { headers?: Record<string, string>; timeoutMs?: number } = {}): KeepAliveApiClient {
+  const agent = new HttpsAgent({ keepAlive: true, maxSockets, ca: cp.caPem, cert: cp.adminCertificate.certPem, key: cp.adminCertificate.keyPem })
+  const target = { host: cp.host, port: cp.ports.apiServer, agent, ...(options.headers ? { headers: options.headers } : {}) }
+  return {
+    call: (method, path, body, contentType) =>
+      httpsCall({ ...target, method, path }, body, { timeoutMs: options.timeoutMs ?? 60_000, ...(contentType ? { contentType } : {}) }),
+    close: () => agent.destroy(),
+  }
 }
 
 function httpsCall(target: HttpsCallOptions, body: unknown, options: ApiRequestOptions): Promise<ApiResponse> {
@@ -482,10 +579,11 @@ function httpsCall(target: HttpsCallOptions, body: unknown, options: ApiRequestO
     const req = httpsRequest(
       {
         ...target,
-        agent: false,
+        agent: target.agent ?? false,
         headers: {
           accept: 'application/json',
           ...(payload === undefined ? {} : { 'content-type': options.contentType ?? 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          ...target.headers,
         },
         timeout: options.timeoutMs ?? 30_000,
       },
@@ -503,6 +601,20 @@ function httpGet(url: string): Promise<ApiResponse> {
     req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)))
     req.on('error', reject)
     req.end()
+  })
+}
+
+function httpPost(url: string, body: unknown): Promise<ApiResponse> {
+  return new Promise((resolveCall, reject) => {
+    const payload = JSON.stringify(body)
+    const req = httpRequest(
+      url,
+      { method: 'POST', agent: false, timeout: 5_000, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      (res) => collect(res, resolveCall, reject),
+    )
+    req.on('timeout', () => req.destroy(new Error(`POST ${url} timed out`)))
+    req.on('error', reject)
+    req.end(payload)
   })
 }
 

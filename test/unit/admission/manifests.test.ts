@@ -28,9 +28,15 @@ t.test('each run webhook renders once per writer', async (t) => {
     const controllers = byName.get(`controllers.${name}`)
     t.equal(people?.failurePolicy, 'Fail', `${name}: people fail closed`)
     t.equal(controllers?.failurePolicy, 'Ignore', `${name}: controllers fail open`)
-    t.same(people?.matchConditions?.map((c) => c.name), ['not-a-controller'])
-    t.same(controllers?.matchConditions?.map((c) => c.name), ['controller-identity'])
-    t.equal(people?.matchConditions?.[0]?.expression, `!(${controllers?.matchConditions?.[0]?.expression})`, 'the two conditions are exact complements')
+    // The first condition is the definition's own (the status-write skip, test/unit/admission/manifests-status-skip.test.ts).
+    t.same(people?.matchConditions?.slice(1).map((c) => c.name), ['not-a-controller'])
+    t.same(controllers?.matchConditions?.slice(1).map((c) => c.name), ['controller-identity'])
+    const identity = controllers?.matchConditions?.[1]?.expression ?? ''
+    t.equal(people?.matchConditions?.[1]?.expression, `!(${identity})`, 'the two identity conditions are exact complements')
+    // The definition's condition is short-circuited for the other writer (whom the identity condition excludes anyway).
+    const own = WEBHOOKS.find((w) => w.name === name)?.matchConditions?.[0]
+    t.same(people?.matchConditions?.[0], { name: own?.name, expression: `(${identity}) || (${own?.expression})` })
+    t.same(controllers?.matchConditions?.[0], { name: own?.name, expression: `(!(${identity})) || (${own?.expression})` })
   }
   t.equal(byName.get('jobs.mutate.runguard.proompteng.ai')?.failurePolicy, 'Ignore', 'the Job webhook is not split (it fails open already)')
   t.notOk(byName.has('controllers.jobs.mutate.runguard.proompteng.ai'))

@@ -3,7 +3,9 @@ import type { KubeObject } from '../../../src/kube/objects.ts'
 import { Informer, type InformerHandlers } from '../../../src/controller/informer.ts'
 import type { ListResult, ListWatchScope, ListWatchSource, WatchEvent, WatchStream } from '../../../src/controller/list-watch.ts'
 import { matchesLabelSelector } from '../../../src/controller/selector.ts'
-import { FakeClock, flush } from '../../helpers/fake-clock.ts'
+import { TimeSlice } from '../../../src/controller/time-slice.ts'
+import { createMetrics } from '../../../src/metrics.ts'
+import { FakeClock, flush, metricValue } from '../../helpers/fake-clock.ts'
 
 interface FakeWatch {
   scope: ListWatchScope & { resourceVersion: string }
@@ -416,4 +418,163 @@ t.test('stop() aborts the open watch', async (t) => {
   const w = source.current()
   await informer.stop()
   t.ok(w.aborted)
+})
+
+// --- issue 13: transform, relist counter, slices ---------------------------------------------
+
+t.test('a transform shrinks every listed object and every watch event before the cache and handlers see it', async (t) => {
+  const clock = new FakeClock()
+  const source = new FakeSource()
+  const informer = new Informer<KubeObject>({
+    name: 'things',
+    source,
+    clock,
+    random: () => 0.5,
+    transform: (obj): KubeObject => ({ metadata: obj.metadata ?? {}, spec: { kept: obj.spec?.kept ?? null } }),
+  })
+  const seen: KubeObject[] = []
+  informer.addHandlers({ onAdd: (o) => seen.push(o), onUpdate: (_a, b) => seen.push(b) })
+  source.put('ns', 'a', {}, { kept: 1, big: 'x'.repeat(1000) })
+  informer.start()
+  await synced(informer)
+  await clock.advance(2000)
+  source.send('MODIFIED', source.put('ns', 'a', {}, { kept: 2, big: 'y'.repeat(1000) }))
+  source.send('ADDED', source.put('ns', 'b', {}, { kept: 3, big: 'z' }))
+  t.same(informer.get('ns', 'a')?.spec, { kept: 2 }, 'the cache holds the transformed object')
+  t.same(informer.get('ns', 'b')?.spec, { kept: 3 })
+  t.same(
+    seen.map((o) => o.spec),
+    [{ kept: 1 }, { kept: 2 }, { kept: 3 }],
+    'handlers get the transformed objects, from the list and from watch events',
+  )
+  await informer.stop()
+})
+
+t.test('runguard_informer_relists_total counts each list by reason; resuming from a bookmark is no relist', async (t) => {
+  const clock = new FakeClock()
+  const source = new FakeSource()
+  const metrics = createMetrics({ component: 'reconciler', version: 'test', processMetrics: false })
+  const informer = new Informer({ name: 'things', source, clock, random: () => 0.5, metrics })
+  const relists = (reason: string) => metricValue(metrics.registry, 'runguard_informer_relists_total', { resource: 'things', reason })
+  t.equal(await relists('expired'), 0, 'series start at zero')
+  informer.start()
+  await synced(informer)
+  t.equal(await relists('initial'), 1)
+  await clock.advance(2000)
+  source.send('BOOKMARK', { kind: 'Thing', metadata: { resourceVersion: '500' } })
+  source.current().end()
+  await clock.advance(0)
+  t.equal(source.current().scope.resourceVersion, '500', 'resumed from the bookmark')
+  t.equal(source.lists.length, 1)
+  t.equal(await relists('expired'), 0, 'no relist counted')
+  await clock.advance(2000)
+  source.send('ERROR', { kind: 'Status', code: 410, message: 'too old resource version' })
+  await clock.advance(0)
+  t.equal(source.lists.length, 2)
+  t.equal(await relists('expired'), 1, '410 Gone is counted as expired')
+  for (let i = 0; i < 5; i++) {
+    const watches = source.watches.length
+    source.send('ERROR', { kind: 'Status', code: 500, message: 'internal error' })
+    while (source.watches.length === watches) await clock.advance(100)
+  }
+  t.equal(await relists('watch_failures'), 1, 'five failed watches in a row')
+  source.listError = new Error('boom')
+  source.send('ERROR', { kind: 'Status', code: 410 })
+  await clock.advance(0)
+  t.equal(await relists('expired'), 2)
+  source.listError = undefined
+  // The backoff grew with the failed watches before; wait it out.
+  await clock.advance(60_000)
+  t.equal(await relists('list_failed'), 1, 'the retry of a failed list')
+  t.equal(await relists('initial'), 1, 'initial only once')
+  await informer.stop()
+})
+
+t.test('a resync of many objects is handed out in slices: timers and I/O run between them', async (t) => {
+  const clock = new FakeClock()
+  const source = new FakeSource()
+  // A zero budget: every look at the clock finds the slice used up.
+  const informer = new Informer({ name: 'things', source, clock, random: () => 0.5, resyncMs: 60_000, timeSlice: new TimeSlice(0) })
+  for (let i = 0; i < 1000; i++) source.put('ns', `o${i}`)
+  let updates = 0
+  informer.addHandlers({ onUpdate: () => updates++ })
+  informer.start()
+  await synced(informer)
+  await clock.advance(59_999)
+  t.equal(updates, 0)
+  let updatesWhenImmediateRan: number | undefined
+  // Fire the resync timer by hand, so nothing but the informer's own slices runs in between.
+  await clock.advance(1).then(() => undefined, () => undefined)
+  setImmediate(() => {
+    updatesWhenImmediateRan = updates
+  })
+  await new Promise<void>((resolve) => {
+    const check = (): void => (updates >= 1000 ? resolve() : void setImmediate(check))
+    check()
+  })
+  t.equal(updates, 1000, 'every object resynced once')
+  t.ok(updatesWhenImmediateRan !== undefined && updatesWhenImmediateRan < 1000, `the loop turned during the resync (after ${updatesWhenImmediateRan} of 1000)`)
+  await informer.stop()
+})
+
+t.test('late handlers get the cached objects in slices; a short cache synchronously', async (t) => {
+  const { source, informer } = setup()
+  for (let i = 0; i < 250; i++) source.put('ns', `o${i}`)
+  informer.start()
+  await synced(informer)
+  const adds: string[] = []
+  informer.addHandlers({ onAdd: (o) => adds.push(o.metadata?.name ?? '') })
+  t.ok(adds.length >= 100 && adds.length <= 250, `at least the first batch at once (${adds.length})`)
+  await flush(5)
+  t.equal(adds.length, 250, 'then the rest')
+  t.equal(new Set(adds).size, 250, 'each once')
+  await informer.stop()
+})
+
+t.test("a relist's changes are handed out in slices, and a watch event meanwhile waits behind them", async (t) => {
+  const clock = new FakeClock()
+  const source = new FakeSource()
+  const informer = new Informer({ name: 'things', source, clock, random: () => 0.5, timeSlice: new TimeSlice(0) })
+  for (let i = 0; i < 300; i++) source.put('ns', `o${i}`)
+  const events: string[] = []
+  informer.addHandlers({ onAdd: (o) => events.push(`add ${o.metadata?.name}`), onUpdate: (_a, b) => events.push(`update ${b.metadata?.name} ${b.metadata?.resourceVersion}`) })
+  informer.start()
+  await informer.waitForSync()
+  // Microtasks only: the watch opens right after the list, before the next slice.
+  for (let i = 0; i < 100 && source.watches.length === 0; i++) await Promise.resolve()
+  t.ok(events.length < 300, `not all at once (${events.length} handed out when the watch opened)`)
+  // The watch is open from the list's resourceVersion; an event for an object not handed out yet.
+  const modified = source.put('ns', 'o299')
+  source.send('MODIFIED', modified)
+  t.notOk(events.includes(`update o299 ${modified.metadata?.resourceVersion}`), 'the event waits')
+  await flush(10)
+  t.equal(events.length, 301)
+  t.same(events.slice(-2), ['add o299', `update o299 ${modified.metadata?.resourceVersion}`], 'in the order it happened')
+  t.equal(informer.get('ns', 'o299')?.metadata?.resourceVersion, modified.metadata?.resourceVersion, 'the cache is current at once')
+  await informer.stop()
+})
+
+t.test('a source that transforms page by page is trusted: each listed object is transformed once', async (t) => {
+  const clock = new FakeClock()
+  const source = new FakeSource()
+  for (let i = 0; i < 3; i++) source.put('ns', `o${i}`, {}, { big: 'x' })
+  let calls = 0
+  const transform = (obj: KubeObject): KubeObject => {
+    calls++
+    return { metadata: obj.metadata ?? {} }
+  }
+  const paging: ListWatchSource = {
+    list: async (scope, pageTransform) => {
+      const result = await source.list(scope)
+      t.equal(pageTransform, transform, 'the informer hands its transform to the source')
+      return { ...result, items: result.items.map((item) => pageTransform!(item)), transformed: true }
+    },
+    watch: (scope, onEvent) => source.watch(scope, onEvent),
+  }
+  const informer = new Informer({ name: 'things', source: paging, clock, random: () => 0.5, transform })
+  informer.start()
+  await synced(informer)
+  t.equal(calls, 3, 'once per object')
+  t.same(informer.get('ns', 'o1'), { metadata: source.objects.get('ns/o1')?.metadata })
+  await informer.stop()
 })

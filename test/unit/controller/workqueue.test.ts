@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createMetrics } from '../../../src/metrics.ts'
-import { DEFAULT_MAX_DELAY_MS, ExponentialBackoffRateLimiter } from '../../../src/controller/rate-limiter.ts'
+import { BucketRateLimiter, DEFAULT_MAX_DELAY_MS, defaultControllerRateLimiter, ExponentialBackoffRateLimiter } from '../../../src/controller/rate-limiter.ts'
 import { WorkQueue } from '../../../src/controller/workqueue.ts'
 import { FakeClock, flush, metricValue } from '../../helpers/fake-clock.ts'
 
@@ -269,4 +269,24 @@ t.test('metrics: depth, adds, retries and queue duration per queue name', async 
   await clock.advance(5)
   t.equal(await metricValue(r, 'workqueue_depth', { name: 'runs' }), 1)
   t.equal(await metricValue(r, 'workqueue_adds_total', { name: 'runs' }), 3)
+})
+
+t.test('retry budget: past the burst, retries of all keys together are spread at qps', async (t) => {
+  let now = 0
+  const clock = { now: () => now }
+  const bucket = new BucketRateLimiter(10, 3, clock)
+  t.same([bucket.when(), bucket.when(), bucket.when()], [0, 0, 0], 'the burst is free')
+  t.equal(bucket.when(), 100, 'the 4th waits one token (100 ms at 10/s)')
+  t.equal(bucket.when(), 200, 'the 5th waits behind it')
+  now += 1_000 // 10 tokens come back, minus the two booked ahead; the bucket holds at most 3
+  t.same([bucket.when(), bucket.when(), bucket.when(), bucket.when()], [0, 0, 0, 100], 'refilled up to the burst')
+
+  const limiter = defaultControllerRateLimiter(clock)
+  t.equal(limiter.when('a'), 5, 'per key: 5 ms first')
+  t.equal(limiter.when('a'), 10, 'then doubling')
+  for (let i = 0; i < 98; i++) limiter.when(`k${i}`)
+  t.equal(limiter.when('b'), 100, "the 101st retry within the same instant waits for the shared budget, not b's own 5 ms")
+  limiter.forget('a')
+  t.equal(limiter.numRequeues('a'), 0, 'forget resets the key')
+  t.throws(() => new BucketRateLimiter(0, 1, clock), RangeError)
 })

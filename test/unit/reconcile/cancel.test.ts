@@ -214,6 +214,7 @@ t.test('first-seen time', async (t) => {
   t.equal(cancelFirstSeenMs(agentRun('r', { cancel: true }), T0_MS, T0_MS - 5), T0_MS - 5, 'nothing recorded: this process’s reading')
   t.equal(cancelFirstSeenMs(withCondition, T0_MS), recorded, 'the durable condition (restart, new leader)')
   t.equal(cancelFirstSeenMs(withCondition, T0_MS, recorded + 400), recorded + 400, 'our own reading refines it within the same second')
+  t.equal(cancelFirstSeenMs(withCondition, T0_MS, recorded - 9_000), recorded - 9_000, 'seen (watch event) long before the condition was written: the queue wait counts')
   t.equal(cancelFirstSeenMs(withCondition, T0_MS, recorded + 5_000), recorded, 'a later reading (another process wrote it) does not reset the clock')
   const plan = planCancel(input('AgentRun', withCondition, { jobs: [job('r-job', 'r', { deleting: true })], nowMs: T0_MS + 100 }))
   t.equal(plan.requeueAfterMs, TIMEOUT - 10_100, 'a restart does not reset the timeout clock')

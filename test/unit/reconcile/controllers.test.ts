@@ -62,11 +62,14 @@ t.test('one controller per run kind, plus retention when it is enabled', async (
   t.same(setup({ RUNGUARD_RETENTION_ENABLED: 'false' }).controllers.map((c) => c.name), ['agentrun', 'orchestrationrun', 'toolrun'])
 })
 
-t.test('nothing is watched before watch()', async (t) => {
+t.test('nothing is enqueued before watch(); only the cancel clock listens from the start', async (t) => {
   const s = setup()
-  t.equal(s.fakes.AgentRun.handlers.length, 0)
+  t.equal(s.fakes.AgentRun.handlers.length, 1, 'the run reconciler notes when cancels are first seen, leader or not')
+  t.equal(s.fakes.jobs.handlers.length, 0)
+  s.fakes.AgentRun.add(agentRun('early', { cancel: true }))
+  t.equal(s.queued('agentrun'), 0, 'that listener enqueues nothing')
   s.watch()
-  t.equal(s.fakes.AgentRun.handlers.length, 1)
+  t.equal(s.fakes.AgentRun.handlers.length, 2)
   t.equal(s.fakes.jobs.handlers.length, 1)
   t.equal(s.fakes.workflows.handlers.length, 1)
 })

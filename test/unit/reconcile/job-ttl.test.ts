@@ -1,7 +1,9 @@
-/** SPEC §3 Job TTL release / design note 002: precedence, clamping, when it applies. */
+/** SPEC §3 Job TTL release / design note 002: precedence, clamping, when it applies; healing a hold the webhook did not make. */
 import t from 'tap'
 import type { KubeObject } from '../../../src/kube/objects.ts'
-import { desiredJobTtl, planJobTtl } from '../../../src/reconcile/job-ttl.ts'
+import { holdJobTtl } from '../../../src/admission/mutators/job-ttl.ts'
+import { loadConfig } from '../../../src/config.ts'
+import { desiredJobTtl, planJobTtl, planJobTtlHold } from '../../../src/reconcile/job-ttl.ts'
 import { agentRun, iso, job, jobRecorded, NS, T0_MS, toolRun } from './fixtures.ts'
 
 const terminal = (extraSpec: Record<string, unknown> = {}, phase = 'Succeeded'): KubeObject =>
@@ -100,4 +102,42 @@ t.test('planJobTtl: only for terminal runs whose status records the Job', async 
     t.same(plan.effects.map((e) => (e.type === 'event' ? e.reason : e.type)), s.events ?? [], `${s.name}: events`)
     t.equal(plan.status, undefined, `${s.name}: no status write`)
   }
+})
+
+t.test('planJobTtlHold: a Job created without the hold, while its run is not terminal, gets it', async (t) => {
+  const running = agentRun('r', { status: { phase: 'Running' } })
+  const withVersion = (obj: KubeObject): KubeObject => ({ ...obj, metadata: { ...obj.metadata, resourceVersion: '42' } })
+  const scenarios: Array<{ name: string; run: KubeObject; jobs: KubeObject[]; want: string[] }> = [
+    { name: 'TTL and no hold: healed', run: running, jobs: [withVersion(job('r-job', 'r', { ttl: 300 }))], want: ['r-job=300@42'] },
+    { name: 'a Pending run (no phase yet)', run: agentRun('r'), jobs: [job('r-job', 'r', { ttl: 0 })], want: ['r-job=0@'] },
+    { name: 'a ToolRun Job label', run: toolRun('r', { status: { phase: 'Running' } }), jobs: [job('r-job', 'r', { ttl: 45, label: 'tool' })], want: ['r-job=45@'] },
+    { name: 'already held (the webhook was called)', run: running, jobs: [job('r-job', 'r', { heldTtl: '300' })], want: [] },
+    { name: 'held, and a TTL set since: not ours to judge', run: running, jobs: [job('r-job', 'r', { heldTtl: '300', ttl: 60 })], want: [] },
+    { name: 'no TTL at all: nothing to hold', run: running, jobs: [job('r-job', 'r')], want: [] },
+    { name: 'a Job without a run label is not one the webhook holds', run: running, jobs: [job('r-job', 'r', { ttl: 300, label: 'none' })], want: [] },
+    { name: 'a Job being deleted', run: running, jobs: [job('r-job', 'r', { ttl: 300, deleting: true })], want: [] },
+    { name: 'a terminal run: left as its creator made it', run: terminal(), jobs: [job('r-job', 'r', { ttl: 300 })], want: [] },
+    { name: 'a cancelled run: its Jobs are going away', run: agentRun('r', { cancel: true, status: { phase: 'Running' } }), jobs: [job('r-job', 'r', { ttl: 300 })], want: [] },
+  ]
+  for (const s of scenarios) {
+    const plan = planJobTtlHold({ runKind: s.run.kind === 'ToolRun' ? 'ToolRun' : 'AgentRun', run: s.run, jobs: s.jobs })
+    t.same(
+      plan.calls.map((c) => (c.type === 'holdJobTtl' ? `${c.name}=${c.heldTtl}@${c.resourceVersion ?? ''}` : c.type)),
+      s.want,
+      s.name,
+    )
+    t.same(plan.effects, [], `${s.name}: no effects (the executor counts a heal once it succeeded)`)
+  }
+})
+
+t.test('planJobTtlHold applies exactly the webhook mutator’s edit', async (t) => {
+  const created = job('r-job', 'r', { ttl: 300 })
+  const draft = structuredClone(created)
+  holdJobTtl(
+    { request: { uid: 'u', kind: { group: 'batch', version: 'v1', kind: 'Job' }, resource: { group: 'batch', version: 'v1', resource: 'jobs' }, operation: 'CREATE', userInfo: { username: 'u' } }, oldObject: undefined, newObject: created, config: loadConfig({}), now: new Date(T0_MS) },
+    draft,
+  )
+  const [call] = planJobTtlHold({ runKind: 'AgentRun', run: agentRun('r', { status: { phase: 'Running' } }), jobs: [created] }).calls
+  t.equal(call?.type === 'holdJobTtl' ? call.heldTtl : undefined, draft.metadata?.annotations?.['runguard.proompteng.ai/ttl-seconds-after-finished'], 'the same held value as the webhook')
+  t.equal(draft.spec?.ttlSecondsAfterFinished, undefined, 'which takes the TTL off, as the heal’s patch does')
 })

@@ -1,12 +1,14 @@
 /** The run reconciler over fake caches and a fake API: gather, plan, execute, its results, conflicts, scoping. */
 import t from 'tap'
 import { conflict, done, requeueAfter, TerminalError } from '../../../src/controller/reconcile.ts'
+import { KubeApiError } from '../../../src/kube/errors.ts'
 import type { KubeObject } from '../../../src/kube/objects.ts'
 import { silentLogger } from '../../../src/log.ts'
 import { createMetrics } from '../../../src/metrics.ts'
 import { ReconcileMemory } from '../../../src/reconcile/memory.ts'
 import { PlanCallsFailed } from '../../../src/reconcile/executor.ts'
 import { createRunReconciler, type RunReconcilerConfig } from '../../../src/reconcile/run-reconciler.ts'
+import { metricValue } from '../../helpers/fake-clock.ts'
 import { agentRun, cacheOf, childOf, FakeApi, FakeRecorder, iso, job, jobRecorded, orchestrationRun, T0_MS, workflow } from './fixtures.ts'
 
 const baseConfig: RunReconcilerConfig = { cancelTimeoutMs: 30_000, jobTtlSeconds: 600, jobMissingGraceSeconds: 30, namespaces: [] }
@@ -210,4 +212,61 @@ t.test('a failing call (RBAC): Forbidden Event, the pass fails for backoff, and 
   t.equal(status?.phase, 'Cancelled', 'at the deadline: Cancelled anyway')
   t.equal(status?.conditions?.[0]?.reason, 'CancelTimedOut')
   t.ok(s.recorder.events.some((e) => e.reason === 'CancelTimedOut'))
+})
+
+t.test('cancel propagation is timed from the watch event that carried the cancel, queue wait included', async (t) => {
+  const run = agentRun('r', { cancel: true, status: { phase: 'Running' } })
+  const listeners: Array<{ onAdd?: (obj: KubeObject) => void; onUpdate?: (oldObj: KubeObject, obj: KubeObject) => void }> = []
+  const runs = { ...cacheOf([run]), addHandlers: (handlers: (typeof listeners)[number]) => listeners.push(handlers) }
+  const api = new FakeApi()
+  api.put('agentruns', run)
+  api.put('jobs', job('r-job', 'r'))
+  const metrics = createMetrics({ component: 'reconciler', version: 'test', processMetrics: false })
+  const clock = { now: T0_MS }
+  const reconcile = createRunReconciler({
+    config: baseConfig,
+    caches: { runs: { AgentRun: runs, OrchestrationRun: cacheOf([]), ToolRun: cacheOf([]) }, jobs: [cacheOf([job('r-job', 'r')])] },
+    memory: new ReconcileMemory(),
+    api,
+    recorder: new FakeRecorder(),
+    metrics,
+    logger: silentLogger(),
+    clock: () => clock.now,
+  })
+  t.equal(listeners.length, 1, 'the reconciler listens to its run caches')
+  const before = agentRun('r', { status: { phase: 'Running' } })
+  listeners[0]!.onUpdate?.(before, run)
+  clock.now = T0_MS + 9_500
+  listeners[0]!.onUpdate?.(run, run) // a later event (a resync) does not move the first sighting
+  clock.now = T0_MS + 9_700 // the worker takes the run 9.7 s after the cancel arrived
+  t.same(await reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), done())
+  t.match(await metrics.registry.getSingleMetricAsString('runguard_cancel_propagation_seconds'), /_sum\{kind="AgentRun"\} 9\.7\n/, '9.7 s: the wait in the queue counts')
+})
+
+t.test('a cancel seen on a terminal run, or no cancel, is not noted', async (t) => {
+  const memory = new ReconcileMemory()
+  memory.noteRunEvent(agentRun('done', { cancel: true, status: { phase: 'Succeeded' } }), T0_MS)
+  memory.noteRunEvent(agentRun('plain', { status: { phase: 'Running' } }), T0_MS)
+  t.same(memory.size, { cancels: 0, jobs: 0 })
+  memory.noteRunEvent(agentRun('c', { cancel: true }), T0_MS)
+  t.same(memory.size, { cancels: 1, jobs: 0 })
+})
+
+t.test('Job-TTL hold healed through the reconciler, counted once it succeeded', async (t) => {
+  const run = agentRun('r', { status: { phase: 'Running' } })
+  const unheld: KubeObject = { ...job('r-job', 'r', { ttl: 300 }), metadata: { ...job('r-job', 'r', { ttl: 300 }).metadata, resourceVersion: '42' } }
+  const s = setup({ runs: [run], jobs: [unheld] })
+  t.equal(await metricValue(s.metrics.registry, 'runguard_job_ttl_holds_healed_total', { kind: 'AgentRun' }), 0, 'the series starts at zero')
+  t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), done())
+  t.same(s.api.calls.map((c) => [c.op, c.name, c.body]), [
+    ['mergePatch', 'r-job', { metadata: { annotations: { 'runguard.proompteng.ai/ttl-seconds-after-finished': '300' }, resourceVersion: '42' }, spec: { ttlSecondsAfterFinished: null } }],
+  ])
+  t.equal(await metricValue(s.metrics.registry, 'runguard_job_ttl_holds_healed_total', { kind: 'AgentRun' }), 1)
+
+  s.api.calls = []
+  s.api.failWith = () => new KubeApiError('conflict', { statusCode: 409, statusReason: 'Conflict' })
+  const failedPass = await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' })
+  t.equal(failedPass.type, 'failed', 'a Job changed since the cache saw it: the pass is retried from fresh state')
+  t.equal(await metricValue(s.metrics.registry, 'runguard_job_ttl_holds_healed_total', { kind: 'AgentRun' }), 1, 'a failed heal is not counted')
+  t.match(s.recorder.events.at(-1), { reason: 'ReconcileError', opts: { action: 'JobTtlHold', transient: true } })
 })

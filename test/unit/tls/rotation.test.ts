@@ -3,7 +3,7 @@ import { KubeApiError } from '../../../src/kube/errors.ts'
 import { silentLogger } from '../../../src/log.ts'
 import { servingLeaf, type TlsMaterial } from '../../../src/tls/material.ts'
 import { reconcileTlsSecret } from '../../../src/tls/rotation.ts'
-import type { StoredSecret, TlsSecretClient } from '../../../src/tls/secret-client.ts'
+import type { OwnerReference, StoredSecret, TlsSecretClient } from '../../../src/tls/secret-client.ts'
 
 const settings = { dnsNames: ['svc.ns.svc'], caValidityDays: 3650, certValidityDays: 365, renewBeforeDays: 30 }
 
@@ -19,7 +19,7 @@ function fakeSecrets(options: { conflicts?: number } = {}): TlsSecretClient & { 
     async get() {
       return fake.stored
     },
-    async write(previous: StoredSecret, material: Required<TlsMaterial>) {
+    async write(previous: StoredSecret, material: Required<TlsMaterial>, owner?: OwnerReference) {
       if (conflicts > 0) {
         conflicts--
         // Someone else wrote in between: the stored version moves on.
@@ -30,7 +30,8 @@ function fakeSecrets(options: { conflicts?: number } = {}): TlsSecretClient & { 
       if (previous.resourceVersion !== fake.stored.resourceVersion) throw new KubeApiError('conflict', { statusCode: 409 })
       version++
       fake.writes++
-      fake.stored = { material, resourceVersion: String(version) }
+      const owners = [...(previous.ownerReferences ?? []).filter((ref) => ref.uid !== owner?.uid), ...(owner ? [owner] : [])]
+      fake.stored = { material, resourceVersion: String(version), ...(owners.length > 0 ? { ownerReferences: owners } : {}) }
       return fake.stored
     },
   }
@@ -65,4 +66,41 @@ t.test('renews the serving certificate when `now` reaches renewBefore', async (t
   t.equal(result.plan.action, 'issue-leaf')
   t.not(secrets.stored.material.tlsCrt, before, 'new serving certificate')
   t.equal(secrets.stored.material.caKey, result.secret.material.caKey, 'same CA')
+})
+
+t.test('owned by the webhook Service: every write names it; an unowned Secret is adopted as it is, once', async (t) => {
+  const service: OwnerReference = { apiVersion: 'v1', kind: 'Service', name: 'guard-runguard-webhook', uid: 'svc-uid-1' }
+  // A Secret from before ownership (or made by hand): complete, not owned.
+  const secrets = fakeSecrets()
+  await reconcileTlsSecret(secrets, settings, async () => true, silentLogger())
+  const material = secrets.stored.material
+  t.notOk(secrets.stored.ownerReferences, 'made without an owner')
+
+  const adopted = await reconcileTlsSecret(secrets, { ...settings, owner: service }, async () => true, silentLogger())
+  t.equal(adopted.plan.action, 'keep', 'nothing to renew')
+  t.ok(adopted.written && adopted.adopted, 'written only to add the owner')
+  t.same(secrets.stored.material, material, 'contents kept: same CA, same serving pair')
+  t.same(secrets.stored.ownerReferences, [service], 'owned by the Service')
+  const again = await reconcileTlsSecret(secrets, { ...settings, owner: service }, async () => true, silentLogger())
+  t.notOk(again.written, 'owned already: no write')
+  t.equal(secrets.writes, 2)
+
+  // A fresh Secret is created owned; a renewal keeps the owner (and anyone else's).
+  const fresh = fakeSecrets()
+  await reconcileTlsSecret(fresh, { ...settings, owner: service }, async () => true, silentLogger())
+  t.same(fresh.stored.ownerReferences, [service], 'created owned')
+  const other: OwnerReference = { apiVersion: 'example.com/v1', kind: 'Keeper', name: 'k', uid: 'other' }
+  fresh.stored = { ...fresh.stored, ownerReferences: [other, service] }
+  const later = () => new Date(Date.now() + 340 * 24 * 60 * 60 * 1000)
+  const renewed = await reconcileTlsSecret(fresh, { ...settings, owner: service }, async () => true, silentLogger(), later)
+  t.equal(renewed.plan.action, 'issue-leaf')
+  t.same(fresh.stored.ownerReferences, [other, service], 'owners kept across a renewal')
+})
+
+t.test('no owner given: an unowned Secret is left as it is', async (t) => {
+  const secrets = fakeSecrets()
+  await reconcileTlsSecret(secrets, settings, async () => true, silentLogger())
+  const second = await reconcileTlsSecret(secrets, settings, async () => true, silentLogger())
+  t.notOk(second.written)
+  t.equal(secrets.writes, 1)
 })

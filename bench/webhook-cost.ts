@@ -1,0 +1,681 @@
+/**
+ * The webhook where users feel it (issue 13, goal 6) — `npm run bench:webhook-cost`.
+ *
+ * On one real control plane, in one run, status-write throughput through the API server with:
+ *   none         no admission webhook, no policy
+ *   floor        a bare Fastify webhook (bench/floor-server.ts, answers "allowed") registered with
+ *                runguard's rules and writer split but no status-write matchConditions: what any
+ *                webhook called on every status write costs (two HTTPS calls per write)
+ *   unfiltered   runguard as it was before the status-write matchConditions (its status policy too)
+ *   runguard     runguard as shipped: webhooks/ rendered by renderAdmission, status policy included
+ *   policy       a ValidatingAdmissionPolicy implementing the CEL-expressible status rules (6, 7,
+ *                8, 9's phase and order), no webhook
+ * The workload: BENCH_WRITERS (16) status writers, each on its own keep-alive connection and its
+ * own AgentRun, half as a person (the admin) and half as upstream's controller ServiceAccount
+ * (impersonated), making upstream-like writes — conditions updated, observedGeneration, updatedAt
+ * set by the writer — back to back, in BENCH_SECONDS (10) slices, BENCH_ROUNDS (4) per case, each
+ * slice of a case between two no-webhook slices so that drift on a shared machine is compared
+ * away. Beside each case, the API server's own admission metrics for the same intervals.
+ *
+ * Then memory: BENCH_RSS_REQUESTS (100 000) admission requests straight to the runguard webhook
+ * process and the same to the floor process (same bodies, same node flags as the image), and the
+ * RSS of each after.
+ *
+ * Writes its section of BENCHMARKS.md (BENCH_OUT), keeping every other section as it is.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { Agent, request as httpsRequest } from 'node:https'
+import { cpus, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import autocannon from 'autocannon'
+import ts from 'typescript'
+import type { MatchCondition, WebhookDefinition } from '../src/admission/definition.ts'
+import { renderAdmission, renderStatusPolicy, writerIdentities, type RenderOptions } from '../src/admission/manifests.ts'
+import { writeCertificateBundle } from '../src/certs/write.ts'
+import { loadConfig } from '../src/config.ts'
+import type { Condition } from '../src/kube/objects.ts'
+import { freePorts, startControlPlane, type ControlPlane } from '../test/harness/controlplane.ts'
+import { CONTROLLER_USER, grantControllerIdentity } from '../test/harness/load.ts'
+import { installCrds, RUNGUARD_NAMESPACE, waitForHttpReady } from '../test/harness/runguard.ts'
+import { agentRun as reviewRun, reviewFor, statusWrite } from '../test/helpers/reviews.ts'
+import { EXCLUDED_NAMESPACES, WEBHOOKS } from '../webhooks/index.ts'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+const WRITERS = Number(process.env.BENCH_WRITERS ?? 16)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
+const RSS_REQUESTS = Number(process.env.BENCH_RSS_REQUESTS ?? 100_000)
+const OUT = process.env.BENCH_OUT ?? 'BENCHMARKS.md'
+const SECTION = '## The webhook where users feel it (issue 13)'
+const REPO = resolve(import.meta.dirname, '..')
+const NS = 'bench'
+const RUNS = `/apis/agents.proompteng.ai/v1alpha1/namespaces/${NS}/agentruns`
+const CONTROLLER_GROUPS = ['system:serviceaccounts', 'system:serviceaccounts:agents', 'system:authenticated']
+/** The image runs node with these (Dockerfile NODE_OPTIONS); both webhook processes get them. */
+const NODE_FLAGS = ['--max-semi-space-size=2']
+const STATUS_CONDITION = /^status-write-/
+
+const log = (message: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+// --- processes ------------------------------------------------------------------------------
+
+const dir = mkdtempSync(join(tmpdir(), 'runguard-webhook-cost-'))
+const children: ChildProcess[] = []
+let controlPlane: ControlPlane | undefined
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL')
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** Production runs the compiled output (see Dockerfile), so that is what is measured. */
+function build(): void {
+  const result = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'tsconfig.build.json')], { stdio: 'inherit' })
+  if (result.status !== 0) throw new Error('tsc -p tsconfig.build.json failed')
+  // The floor compiled the same way, so neither process pays for Node's TypeScript loader.
+  const source = readFileSync(join(REPO, 'bench/floor-server.ts'), 'utf8')
+  const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, rewriteRelativeImportExtensions: true } }).outputText
+  mkdirSync(join(REPO, 'dist/bench'), { recursive: true })
+  writeFileSync(join(REPO, 'dist/bench/floor-server.js'), js)
+}
+
+function rss(pid: number): { rssMiB: number; peakMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
+  return { rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 }
+}
+
+async function waitForLine(child: ChildProcess, text: string): Promise<void> {
+  await new Promise<void>((resolveReady, reject) => {
+    let seen = ''
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      seen += chunk
+      if (seen.includes(text)) resolveReady()
+    })
+    child.once('exit', (code) => reject(new Error(`exited with ${code} before printing ${text}`)))
+  })
+}
+
+// --- the API server -------------------------------------------------------------------------
+
+interface Answer {
+  status: number
+  body: { message?: string; metadata?: { resourceVersion?: string } }
+}
+
+type Identity = 'person' | 'controller'
+
+function apiCall(cp: ControlPlane, agent: Agent | false, method: string, path: string, body: unknown, identity: Identity): Promise<Answer> {
+  return new Promise((resolveCall, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    const req = httpsRequest(
+      {
+        host: cp.host,
+        port: cp.ports.apiServer,
+        method,
+        path,
+        agent,
+        ca: cp.caPem,
+        cert: cp.adminCertificate.certPem,
+        key: cp.adminCertificate.keyPem,
+        headers: {
+          accept: 'application/json',
+          ...(payload === undefined ? {} : { 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json' }),
+          ...(identity === 'controller' ? { 'Impersonate-User': CONTROLLER_USER, 'Impersonate-Group': CONTROLLER_GROUPS } : {}),
+        },
+        timeout: 30_000,
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => (text += chunk))
+        res.on('end', () => {
+          let parsed: Answer['body'] = {}
+          try {
+            parsed = JSON.parse(text) as Answer['body']
+          } catch {
+            parsed = { message: text }
+          }
+          resolveCall({ status: res.statusCode ?? 0, body: parsed })
+        })
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)))
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
+
+/** Prometheus text → value by `name{labels}` (labels as the API server prints them). */
+async function scrape(cp: ControlPlane): Promise<Map<string, number>> {
+  const response = await cp.request('GET', '/metrics', undefined, { timeoutMs: 30_000 })
+  const samples = new Map<string, number>()
+  for (const line of response.text.split('\n')) {
+    if (!line.startsWith('apiserver_admission')) continue
+    const at = line.lastIndexOf(' ')
+    samples.set(line.slice(0, at), Number(line.slice(at + 1)))
+  }
+  return samples
+}
+
+interface Family {
+  /** label set (as printed) → count and sum deltas */
+  [labels: string]: { count: number; sum: number }
+}
+
+/** Histogram deltas of `name` between two scrapes, grouped by the labels `keep` names. */
+function histogramDelta(before: Map<string, number>, after: Map<string, number>, name: string, keep: string[]): Family {
+  const family: Family = {}
+  for (const [key, value] of after) {
+    const match = new RegExp(`^${name}_(count|sum)\\{(.*)\\}$`).exec(key)
+    if (!match) continue
+    const labels = Object.fromEntries([...match[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
+    const group = keep.map((k) => `${k}=${labels[k] ?? ''}`).join(',')
+    const entry = (family[group] ??= { count: 0, sum: 0 })
+    const delta = value - (before.get(key) ?? 0)
+    if (match[1] === 'count') entry.count += delta
+    else entry.sum += delta
+  }
+  for (const [group, entry] of Object.entries(family)) if (entry.count === 0) delete family[group]
+  return family
+}
+
+/** The change of every series of `name` (a counter, or a histogram's `_sum`), added up. */
+function sumDelta(before: Map<string, number>, after: Map<string, number>, name: string): number {
+  return counterDelta(before, after, name)
+}
+
+function counterDelta(before: Map<string, number>, after: Map<string, number>, name: string): number {
+  let total = 0
+  for (const [key, value] of after) if (key.startsWith(`${name}{`) || key === name) total += value - (before.get(key) ?? 0)
+  return total
+}
+
+// --- the cases ------------------------------------------------------------------------------
+
+type CaseName = 'none' | 'floor' | 'unfiltered' | 'runguard' | 'policy'
+
+interface Setup {
+  name: CaseName
+  describe: string
+  objects: object[]
+  /** The probe's verdict once this setup is in force. */
+  ready(probe: ProbeResult): boolean
+}
+
+interface ProbeResult {
+  status: number
+  message: string
+  webhookCalls: number
+}
+
+const withoutStatusConditions = (definition: WebhookDefinition): WebhookDefinition => ({
+  ...definition,
+  matchConditions: (definition.matchConditions ?? []).filter((c: MatchCondition) => !STATUS_CONDITION.test(c.name)),
+})
+
+/**
+ * The CEL-expressible status rules as one policy (validation only: a policy cannot repair a
+ * controller's write or stamp a timestamp, so rules 10–12 and the repairs have no counterpart):
+ * the shipped backstop's rules 6, 7 and 8 (decrease), plus rule 8's upper bound, rule 9's phase
+ * list and finishedAt not before startedAt, each ratcheted as the webhook ratchets them.
+ */
+function statusRulesPolicy(options: RenderOptions): object[] {
+  const [policy, binding] = renderStatusPolicy({ ...options, namePrefix: 'runguard-bench' }) as Array<{ spec: { validations: object[] } }>
+  const phases = [...new Set(['Pending', 'Running', 'Succeeded', 'Failed', 'Cancelled', 'Template', 'Ready'])].map((p) => `'${p}'`).join(', ')
+  const has = (object: string, field: string) => `has(${object}.status) && has(${object}.status.${field})`
+  policy!.spec.validations.push(
+    {
+      expression: `!(${has('object', 'observedGeneration')}) || object.status.observedGeneration <= object.metadata.generation || (${has('oldObject', 'observedGeneration')} && object.status.observedGeneration == oldObject.status.observedGeneration)`,
+      message: 'status.observedGeneration may not exceed metadata.generation',
+      reason: 'Invalid',
+    },
+    {
+      expression: `!(${has('object', 'phase')}) || object.status.phase in [${phases}] || (${has('oldObject', 'phase')} && object.status.phase == oldObject.status.phase)`,
+      message: 'status.phase is not a phase of these runs',
+      reason: 'Invalid',
+    },
+    {
+      expression:
+        `!(${has('object', 'startedAt')} && ${has('object', 'finishedAt')}) || object.status.finishedAt >= object.status.startedAt` +
+        ` || (${has('oldObject', 'startedAt')} && ${has('oldObject', 'finishedAt')} && object.status.startedAt == oldObject.status.startedAt && object.status.finishedAt == oldObject.status.finishedAt)`,
+      message: 'status.finishedAt may not precede status.startedAt',
+      reason: 'Invalid',
+    },
+  )
+  return [policy!, binding!]
+}
+
+function setups(runguardPort: number, floorPort: number, caPem: string): Record<CaseName, Setup> {
+  const identities = writerIdentities(loadConfig({ RUNGUARD_POD_NAMESPACE: RUNGUARD_NAMESPACE }))
+  const options = (port: number): RenderOptions => ({
+    target: { url: `https://127.0.0.1:${port}`, caBundlePem: caPem },
+    excludedNamespaces: [...EXCLUDED_NAMESPACES, RUNGUARD_NAMESPACE],
+    ...identities,
+  })
+  const floorDefinitions = WEBHOOKS.map(withoutStatusConditions).map((d) => ({ ...d, name: `floor.${d.name}` }))
+  const webhookConfigurations = (objects: object[]) => objects.filter((o) => (o as { kind: string }).kind.endsWith('WebhookConfiguration'))
+  const deniedBy = (probe: ProbeResult, text: string) => probe.status === 422 && probe.message.includes(text)
+  return {
+    none: { name: 'none', describe: 'no webhook', objects: [], ready: (p) => p.status === 200 && p.webhookCalls === 0 },
+    floor: {
+      name: 'floor',
+      describe: 'bare Fastify webhook, called on every write',
+      objects: webhookConfigurations(renderAdmission(floorDefinitions, { ...options(floorPort), namePrefix: 'runguard-floor' })),
+      ready: (p) => p.status === 200 && p.webhookCalls >= 2,
+    },
+    unfiltered: {
+      name: 'unfiltered',
+      describe: 'runguard without the status-write matchConditions (before)',
+      objects: renderAdmission(WEBHOOKS.map(withoutStatusConditions), options(runguardPort)),
+      ready: (p) => deniedBy(p, 'admission webhook "mutate.runguard'),
+    },
+    runguard: {
+      name: 'runguard',
+      describe: 'runguard as shipped',
+      objects: renderAdmission(WEBHOOKS, options(runguardPort)),
+      ready: (p) => deniedBy(p, 'admission webhook "mutate.runguard'),
+    },
+    policy: {
+      name: 'policy',
+      describe: 'ValidatingAdmissionPolicy with the CEL-expressible rules',
+      objects: statusRulesPolicy(options(runguardPort)),
+      ready: (p) => deniedBy(p, "ValidatingAdmissionPolicy 'runguard-bench-status-invariants'"),
+    },
+  }
+}
+
+const ADMISSION_KINDS = 'mutatingwebhookconfigurations,validatingwebhookconfigurations,validatingadmissionpolicies,validatingadmissionpolicybindings'
+
+/** Replaces whatever admission objects are installed with `setup`'s and waits until the API server enforces them. */
+async function install(cp: ControlPlane, setup: Setup, probeRun: string): Promise<void> {
+  await cp.kubectl(['delete', ADMISSION_KINDS, '-l', 'app.kubernetes.io/part-of=runguard', '--ignore-not-found', '--wait'])
+  if (setup.objects.length > 0) await cp.apply(setup.objects)
+  const deadline = Date.now() + 120_000
+  // A person lowering observedGeneration (a dry run): admitted without admission, refused by runguard or the policy.
+  for (;;) {
+    const before = await scrape(cp)
+    const answer = await apiCall(cp, false, 'PATCH', `${RUNS}/${probeRun}/status?dryRun=All`, { status: { observedGeneration: 0, message: 'probe' } }, 'person')
+    const after = await scrape(cp)
+    const webhookCalls = Object.values(histogramDelta(before, after, 'apiserver_admission_webhook_admission_duration_seconds', ['name'])).reduce((n, e) => n + e.count, 0)
+    const probe = { status: answer.status, message: answer.body.message ?? '', webhookCalls }
+    if (setup.ready(probe)) return
+    if (Date.now() > deadline) throw new Error(`${setup.name}: not in force after 120 s (last probe: ${JSON.stringify(probe)})`)
+    await sleep(250)
+  }
+}
+
+// --- the workload ---------------------------------------------------------------------------
+
+const STARTED_AT = '2026-01-01T00:00:00.000Z'
+
+function conditions(step: number): Condition[] {
+  return [
+    { type: 'Accepted', status: 'True', reason: 'Submitted', message: '', lastTransitionTime: STARTED_AT },
+    { type: 'InProgress', status: 'True', reason: 'Running', message: `step ${step} of the workflow`, lastTransitionTime: STARTED_AT },
+  ]
+}
+
+interface Measured {
+  writes: number
+  failed: number
+  errors: Map<string, number>
+  latencies: number[]
+  seconds: number
+}
+
+/** WRITERS writers, each on its own run and keep-alive connection, for `seconds`. */
+async function writeStatuses(cp: ControlPlane, runs: string[], seconds: number): Promise<Measured> {
+  const measured: Measured = { writes: 0, failed: 0, errors: new Map(), latencies: [], seconds }
+  const until = Date.now() + seconds * 1000
+  await Promise.all(
+    runs.map(async (name, i) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+      const identity: Identity = i % 2 === 0 ? 'person' : 'controller'
+      let last = 0
+      let step = 0
+      try {
+        while (Date.now() < until) {
+          // The writer's own clock, strictly increasing per run: upstream writes new Date().toISOString().
+          last = Math.max(Date.now(), last + 1)
+          step++
+          const status = { observedGeneration: 1, conditions: conditions(step), updatedAt: new Date(last).toISOString() }
+          const start = performance.now()
+          const answer = await apiCall(cp, agent, 'PATCH', `${RUNS}/${name}/status`, { status }, identity).catch((error: Error) => ({ status: 0, body: { message: error.message } }))
+          measured.latencies.push(performance.now() - start)
+          if (answer.status === 200) measured.writes++
+          else {
+            measured.failed++
+            const key = `HTTP ${answer.status}: ${(answer.body.message ?? '').slice(0, 160)}`
+            measured.errors.set(key, (measured.errors.get(key) ?? 0) + 1)
+          }
+        }
+      } finally {
+        agent.destroy()
+      }
+    }),
+  )
+  return measured
+}
+
+interface CaseResult {
+  name: CaseName
+  round: number
+  measured: Measured
+  /** Per webhook name: calls and mean ms, from apiserver_admission_webhook_admission_duration_seconds. */
+  webhooks: Family
+  /** apiserver_admission_step_admission_duration_seconds for UPDATE, per step type (admit, validate). */
+  steps: Family
+  exclusions: number
+  /** Seconds the API server spent evaluating matchConditions (every webhook's, and the policies'). */
+  matchConditionSeconds: number
+}
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+}
+
+// --- memory ---------------------------------------------------------------------------------
+
+interface Body {
+  path: string
+  body: string
+}
+
+function rssBodies(): Body[] {
+  const stored = reviewRun('bench-status', {}, { status: { phase: 'Running', startedAt: STARTED_AT, updatedAt: STARTED_AT, observedGeneration: 1, conditions: conditions(1) } })
+  const upstreamLike = { ...(stored.status as object), conditions: conditions(2), updatedAt: '2026-01-01T00:00:01.000Z' }
+  const identities = { username: CONTROLLER_USER, groups: CONTROLLER_GROUPS }
+  return [
+    { path: '/mutate', body: JSON.stringify(statusWrite(stored, upstreamLike, identities)) },
+    { path: '/validate', body: JSON.stringify(statusWrite(stored, upstreamLike, identities)) },
+    { path: '/mutate', body: JSON.stringify(statusWrite(stored, { ...upstreamLike, phase: 'Succeeded', updatedAt: undefined })) },
+    { path: '/validate', body: JSON.stringify(reviewFor(reviewRun('bench-create'))) },
+  ]
+}
+
+async function hammer(port: number, bodies: Body[], total: number): Promise<number> {
+  let errors = 0
+  for (const { path, body } of bodies) {
+    const result = await autocannon({
+      url: `https://127.0.0.1:${port}${path}`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      connections: 16,
+      amount: Math.ceil(total / bodies.length),
+    })
+    errors += result.errors + result.non2xx
+  }
+  return errors
+}
+
+// --- the run --------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  log('building dist/ (production runs the compiled output)')
+  build()
+  log('starting the control plane')
+  const cp = await startControlPlane({ controllerManager: false, log })
+  controlPlane = cp
+  await installCrds(cp)
+  await cp.kubectl(['create', 'namespace', NS])
+  await cp.kubectl(['create', 'namespace', RUNGUARD_NAMESPACE])
+  await grantControllerIdentity(cp)
+
+  const certs = await writeCertificateBundle(join(dir, 'certs'), { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] })
+  const [runguardPort = 0, metricsPort = 0, floorPort = 0] = await freePorts(3)
+  const runguard = spawn(
+    process.execPath,
+    [...NODE_FLAGS, join(REPO, 'dist/src/cli.js'), 'webhook', '--port', String(runguardPort), '--host', '127.0.0.1', '--tls-cert', certs.certPath, '--tls-key', certs.keyPath, '--metrics-port', String(metricsPort), '--kubeconfig', cp.kubeconfigPath],
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env.PATH ?? '', RUNGUARD_POD_NAMESPACE: RUNGUARD_NAMESPACE, RUNGUARD_POD_NAME: 'runguard-webhook-0' } },
+  )
+  const floor = spawn(process.execPath, [...NODE_FLAGS, join(REPO, 'dist/bench/floor-server.js'), String(floorPort), certs.certPath, certs.keyPath], { stdio: ['ignore', 'pipe', 'inherit'] })
+  children.push(runguard, floor)
+  await waitForHttpReady(metricsPort, 'runguard webhook')
+  await waitForLine(floor, 'ready')
+
+  // One AgentRun per writer with an upstream-like stored status, and one for the readiness probe.
+  const runs = Array.from({ length: WRITERS }, (_, i) => `writer-${i}`)
+  for (const name of [...runs, 'probe']) {
+    const created = await apiCall(cp, false, 'POST', RUNS, { apiVersion: 'agents.proompteng.ai/v1alpha1', kind: 'AgentRun', metadata: { name }, spec: { agentRef: { name: 'codex' }, implementationSpecRef: { name: 'bench' }, runtime: { type: 'job' } } }, 'person')
+    if (created.status !== 201) throw new Error(`create ${name}: HTTP ${created.status} ${created.body.message ?? ''}`)
+    const status = { phase: 'Running', startedAt: STARTED_AT, updatedAt: STARTED_AT, observedGeneration: 1, conditions: conditions(0) }
+    const set = await apiCall(cp, false, 'PATCH', `${RUNS}/${name}/status`, { status }, 'person')
+    if (set.status !== 200) throw new Error(`status of ${name}: HTTP ${set.status} ${set.body.message ?? ''}`)
+  }
+
+  const all = setups(runguardPort, floorPort, certs.caPem)
+  const order: CaseName[] = ['none', 'floor', 'unfiltered', 'runguard', 'policy']
+  log('warm-up: 5 s of writes with no webhook and 5 s with runguard')
+  for (const name of ['none', 'runguard'] as const) {
+    await install(cp, all[name], 'probe')
+    await writeStatuses(cp, runs, 5)
+  }
+
+  // Each case between two no-webhook slices (none, floor, none, unfiltered, none, …), its order
+  // reversed every other round: the load of the other jobs on this machine drifts within a minute,
+  // so each case is compared with the no-webhook throughput measured just before and just after it.
+  const schedule: Array<{ name: CaseName; round: number }> = []
+  const cases = order.filter((name) => name !== 'none')
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const name of round % 2 === 1 ? cases : [...cases].reverse()) schedule.push({ name: 'none', round }, { name, round })
+  }
+  schedule.push({ name: 'none', round: ROUNDS })
+  const results: CaseResult[] = []
+  for (const { name, round } of schedule) {
+    await install(cp, all[name], 'probe')
+    const before = await scrape(cp)
+    const measured = await writeStatuses(cp, runs, SECONDS)
+    const after = await scrape(cp)
+    const result: CaseResult = {
+      name,
+      round,
+      measured,
+      webhooks: histogramDelta(before, after, 'apiserver_admission_webhook_admission_duration_seconds', ['name', 'type']),
+      steps: histogramDelta(before, after, 'apiserver_admission_step_admission_duration_seconds', ['type', 'operation']),
+      exclusions: counterDelta(before, after, 'apiserver_admission_match_condition_exclusions_total'),
+      matchConditionSeconds: sumDelta(before, after, 'apiserver_admission_match_condition_evaluation_seconds_sum'),
+    }
+    results.push(result)
+    log(`round ${round} ${name}: ${measured.writes} writes (${(measured.writes / SECONDS).toFixed(0)}/s), ${measured.failed} failed, ${Object.values(result.webhooks).reduce((n, e) => n + e.count, 0)} webhook calls, ${result.exclusions} skipped by matchConditions`)
+  }
+
+  log(`memory: ${RSS_REQUESTS} requests straight to each webhook process`)
+  const bodies = rssBodies()
+  const idle = { runguard: rss(runguard.pid as number), floor: rss(floor.pid as number) }
+  const errors = { runguard: await hammer(runguardPort, bodies, RSS_REQUESTS), floor: await hammer(floorPort, bodies, RSS_REQUESTS) }
+  await sleep(2000)
+  const loaded = { runguard: rss(runguard.pid as number), floor: rss(floor.pid as number) }
+
+  writeReport(results, { idle, loaded, errors })
+  await cp.stop()
+}
+
+// --- the report -----------------------------------------------------------------------------
+
+interface Memory {
+  idle: Record<'runguard' | 'floor', { rssMiB: number; peakMiB: number }>
+  loaded: Record<'runguard' | 'floor', { rssMiB: number; peakMiB: number }>
+  errors: Record<'runguard' | 'floor', number>
+}
+
+function writeReport(results: CaseResult[], memory: Memory): void {
+  const byCase = (name: CaseName) => results.filter((r) => r.name === name)
+  const rate = (rs: CaseResult[]) => rs.reduce((n, r) => n + r.measured.writes, 0) / rs.reduce((n, r) => n + r.measured.seconds, 0)
+  /** The mean writes/s of the no-webhook slices just before and just after slice `i`. */
+  const bracket = (i: number): number => {
+    const around = [results[i - 1], results[i + 1]].filter((r): r is CaseResult => r?.name === 'none')
+    return around.reduce((n, r) => n + r.measured.writes / r.measured.seconds, 0) / Math.max(1, around.length)
+  }
+  const slices = (name: CaseName) => results.map((r, i) => ({ r, i })).filter(({ r }) => r.name === name)
+  /** Writes over the writes the bracketing no-webhook slices would have made in the same time. */
+  const pooledRatio = (name: CaseName): number => {
+    if (name === 'none') return 1
+    const s = slices(name)
+    return s.reduce((n, { r }) => n + r.measured.writes, 0) / s.reduce((n, { r, i }) => n + bracket(i) * r.measured.seconds, 0)
+  }
+  /** The median over slices of each slice's writes/s over its bracketing no-webhook writes/s. */
+  const medianRoundRatio = (name: CaseName): number => {
+    if (name === 'none') return 1
+    const ratios = slices(name).map(({ r, i }) => r.measured.writes / r.measured.seconds / bracket(i)).sort((a, b) => a - b)
+    const mid = Math.floor(ratios.length / 2)
+    return ratios.length % 2 === 1 ? ratios[mid]! : ((ratios[mid - 1] ?? 0) + (ratios[mid] ?? 0)) / 2
+  }
+  const describe = setups(0, 0, '')
+  const cases: CaseName[] = ['none', 'floor', 'unfiltered', 'runguard', 'policy']
+
+  const rows = cases.map((name) => {
+    const rs = byCase(name)
+    const latencies = rs.flatMap((r) => r.measured.latencies).sort((a, b) => a - b)
+    const writes = rs.reduce((n, r) => n + r.measured.writes, 0)
+    const failed = rs.reduce((n, r) => n + r.measured.failed, 0)
+    const calls = rs.reduce((n, r) => n + Object.values(r.webhooks).reduce((m, e) => m + e.count, 0), 0)
+    const skipped = rs.reduce((n, r) => n + r.exclusions, 0)
+    const perRound = rs.map((r) => (r.measured.writes / r.measured.seconds).toFixed(0)).join(' / ')
+    const celMs = (seconds: number) => ((seconds * 1000) / Math.max(1, writes + failed)).toFixed(2)
+    return `| ${name} — ${describe[name].describe} | ${writes} | ${perRound} | ${rate(rs).toFixed(0)} | ${pooledRatio(name).toFixed(2)} | ${medianRoundRatio(name).toFixed(2)} | ${percentile(latencies, 0.5).toFixed(1)} | ${percentile(latencies, 0.99).toFixed(1)} | ${(calls / Math.max(1, writes + failed)).toFixed(2)} | ${skipped} | ${celMs(rs.reduce((n, r) => n + r.matchConditionSeconds, 0))} | ${failed} |`
+  })
+
+  const webhookRows = cases.flatMap((name) => {
+    const merged: Family = {}
+    for (const r of byCase(name)) for (const [group, e] of Object.entries(r.webhooks)) {
+      const entry = (merged[group] ??= { count: 0, sum: 0 })
+      entry.count += e.count
+      entry.sum += e.sum
+    }
+    return Object.entries(merged)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([group, e]) => `| ${name} | ${group.replace('name=', '').replace(',type=', ' (')}) | ${e.count} | ${((e.sum / e.count) * 1000).toFixed(2)} |`)
+  })
+
+  const stepRows = cases.map((name) => {
+    const cell = (type: string) => {
+      let count = 0
+      let sum = 0
+      for (const r of byCase(name)) {
+        const e = r.steps[`type=${type},operation=UPDATE`]
+        count += e?.count ?? 0
+        sum += e?.sum ?? 0
+      }
+      return count === 0 ? '–' : ((sum / count) * 1000).toFixed(2)
+    }
+    return `| ${name} | ${cell('admit')} | ${cell('validate')} |`
+  })
+
+  const failures = results.flatMap((r) => [...r.measured.errors].map(([message, n]) => `- round ${r.round} ${r.name}: ${n} × ${message}`))
+  const runguardRatio = Math.min(pooledRatio('runguard'), medianRoundRatio('runguard'))
+  const rssRatio = memory.loaded.runguard.rssMiB / memory.loaded.floor.rssMiB
+
+  const section = `${SECTION}
+
+Status-write throughput through a real API server, measured by \`npm run bench:webhook-cost\`
+(bench/webhook-cost.ts) on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version},
+the kube-apiserver of test/controlplane (etcd with \`--unsafe-no-fsync\`, no controller manager). The
+load generator, the API server, etcd and the webhook processes share those cores, as do other jobs
+on this machine: compare figures within this table, not with other runs.
+
+Workload: ${WRITERS} status writers, each on its own keep-alive connection and its own AgentRun, half
+as a person (the admin) and half as upstream's controller ServiceAccount (impersonated), making
+upstream-like writes back to back — a merge patch of \`status\` with the conditions updated,
+\`observedGeneration\` and \`updatedAt\` set by the writer to its own clock (\`toISOString()\`, newer
+each time) — ${SECONDS} s slices, ${ROUNDS} per case: every slice of a case sits between two no-webhook
+slices (none, floor, none, unfiltered, none, …, the order reversed every other round), and its ratio
+is to the mean of those two, because the load of the other jobs on this machine drifts within a
+minute. Every case runs on the same control plane, the same runs, the same writers. Cases:
+none (no webhook, no policy); floor (bench/floor-server.ts, a bare Fastify HTTPS server answering
+"allowed", registered with runguard's rules and writer split but no status-write matchConditions —
+any webhook called on every write); unfiltered (runguard before issue 13: its webhooks without the
+status-write matchConditions, its status policy); runguard (as shipped: webhooks/ rendered by
+renderAdmission, the status policy included); policy (a ValidatingAdmissionPolicy with the
+CEL-expressible status rules 6, 7, 8 and 9's phase list and timestamp order, no webhook; it can
+neither stamp nor repair, so it is a cost reference, not a replacement).
+
+| case | writes | writes/s per slice | writes/s | ratio to the bracketing none slices | median of per-slice ratios | p50 (ms) | p99 (ms) | webhook calls per write | matchCondition exclusions | matchConditions (ms per write) | failed |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+${rows.join('\n')}
+
+Webhook calls per write counts every call the API server made (its admission metrics) over the
+writes that succeeded: the API server re-runs admission when it retries a write internally (its
+cached copy of the run was older than etcd's), so a webhook called on every write shows a little
+over one call per write per webhook. Exclusions (\`apiserver_admission_match_condition_exclusions_total\`)
+count webhooks a matchCondition skipped: the writer split excludes each write from the other
+writer's copy of every run webhook; runguard's status-write conditions also from its own. The
+API server's own time evaluating them, per write: \`apiserver_admission_match_condition_evaluation_seconds\`
+(every matchCondition of every webhook and policy, the writer split's included; this API server
+exports no per-policy validation time, which the admission step table below includes).
+
+Per webhook, from the API server's own \`apiserver_admission_webhook_admission_duration_seconds\`
+over the same intervals (all rounds):
+
+| case | webhook (type) | calls | mean per call (ms) |
+|---|---|---|---|
+${webhookRows.join('\n') || '| – | – | – | – |'}
+
+The whole admission step per status UPDATE (\`apiserver_admission_step_admission_duration_seconds\`,
+mean ms; webhooks, policies and the built-in plugins together):
+
+| case | admit (mutating) | validate |
+|---|---|---|
+${stepRows.join('\n')}
+
+${failures.length > 0 ? `Failed writes:\n${failures.join('\n')}\n` : 'No write failed in any case.\n'}
+Memory: ${RSS_REQUESTS.toLocaleString('en')} admission requests straight to each webhook process (autocannon, 16
+connections, four bodies in equal shares: an upstream-like status write to /mutate and to /validate,
+a phase transition to /mutate, an AgentRun CREATE to /validate), both compiled and run with the
+image's node flags (\`${NODE_FLAGS.join(' ')}\`), after the API-server cases above:
+
+| process | RSS idle (MiB) | RSS after (MiB) | peak RSS (MiB) | errors |
+|---|---|---|---|---|
+| runguard webhook | ${memory.idle.runguard.rssMiB.toFixed(1)} | ${memory.loaded.runguard.rssMiB.toFixed(1)} | ${memory.loaded.runguard.peakMiB.toFixed(1)} | ${memory.errors.runguard} |
+| bare Fastify floor | ${memory.idle.floor.rssMiB.toFixed(1)} | ${memory.loaded.floor.rssMiB.toFixed(1)} | ${memory.loaded.floor.peakMiB.toFixed(1)} | ${memory.errors.floor} |
+
+Targets (issue 13, goal 6):
+- status-write throughput with runguard installed ≥ 0.95× no webhook (the lower of the pooled ratio and the median of per-slice ratios): ${runguardRatio.toFixed(2)}× — ${runguardRatio >= 0.95 ? 'met' : 'NOT met'}
+- webhook RSS after ${RSS_REQUESTS.toLocaleString('en')} requests ≤ 1.25× the floor's: ${memory.loaded.runguard.rssMiB.toFixed(1)} / ${memory.loaded.floor.rssMiB.toFixed(1)} MiB = ${rssRatio.toFixed(2)}× — ${rssRatio <= 1.25 ? 'met' : 'NOT met'}
+
+What remains: on these writes runguard's webhooks are not called at all (0 calls per write); what
+it still costs is the API server's own CEL — the matchConditions of its four run webhooks (the
+writer split's and the status-write conditions: the matchConditions column, against the writer
+split's alone in the unfiltered row) and the status policy backstop (in the admission step's
+validate column). Those run in-process, a fraction of a millisecond per write in the admission
+step table rather than an HTTPS round trip, but they are not free on 2 shared cores; a single
+slice's ratio moves by ±0.1 and more with the other jobs' load.
+
+How the skip works: the status-write matchConditions (webhooks/status-skip.ts) let the API server
+call runguard only for a status write some rule could change or refuse — a protected field
+touched, a phase transition, an observedGeneration out of bounds, an updatedAt not already advanced
+by the writer; the validating webhook also skips what the mutating one settled. That every rule
+still fires with them in place, and that a settled write never reaches runguard, is tested on a
+real API server by test/integration/match-conditions.test.ts.
+
+Reproduce: \`npm ci && npm run bench:webhook-cost\` (BENCH_SECONDS, BENCH_ROUNDS, BENCH_WRITERS,
+BENCH_RSS_REQUESTS to change the defaults ${SECONDS}, ${ROUNDS}, ${WRITERS}, ${RSS_REQUESTS}).
+`
+  const previous = (() => {
+    try {
+      return readFileSync(OUT, 'utf8')
+    } catch {
+      return '# Benchmarks\n'
+    }
+  })()
+  // This benchmark owns its own `## ` section; every other section is kept as it is.
+  const at = previous.indexOf(`\n${SECTION}`)
+  let next: string
+  if (at === -1) next = `${previous.trimEnd()}\n\n${section}`
+  else {
+    const end = previous.indexOf('\n## ', at + 1)
+    next = `${previous.slice(0, at).trimEnd()}\n\n${section}${end === -1 ? '' : `\n${previous.slice(end + 1)}`}`
+  }
+  writeFileSync(OUT, next)
+  process.stdout.write(section)
+}
+
+try {
+  await main()
+} catch (error) {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+  await controlPlane?.stop()
+  process.exit(1)
+}
+process.exit(0)
