@@ -22,13 +22,13 @@
  *
  * Writes its own section of BENCHMARKS.md ("## Cancel storm (issue 13)"), keeping the others.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'node:https'
 import { cpus, loadavg } from 'node:os'
 import { loadConfig } from '../src/config.ts'
 import { keepAliveApiClient, startControlPlane, type ApiResponse as Answer, type ControlPlane } from '../test/harness/controlplane.ts'
 import { installRunguard } from '../test/harness/runguard.ts'
 import { metricValue, prepareCluster, startReconcilerProcess, waitForLeader, type ReconcilerProcess } from '../test/integration/reconcile-harness.ts'
+import { writeSection } from './report.ts'
 
 const SIZES = (process.env.STORM_SIZES ?? '1000,10000').split(',').map((s) => Number(s.trim())).filter((n) => n > 0)
 const WORKERS = Number(process.env.STORM_WORKERS ?? loadConfig({}).reconcileConcurrency)
@@ -477,21 +477,6 @@ to try more workers — the floors then run at 16 too). The machine's other load
 compare a storm only with the floors of the same run.
 `
 
-const previous = (() => {
-  try {
-    return readFileSync(OUT, 'utf8')
-  } catch {
-    return ''
-  }
-})()
-// This benchmark owns its own section; every other section is kept as it is.
-const start = previous.indexOf(`\n${SECTION}\n`)
-let next: string
-if (start === -1) next = `${previous.trimEnd()}\n\n${section}`
-else {
-  const end = previous.indexOf('\n## ', start + 1)
-  next = `${previous.slice(0, start + 1)}${section}${end === -1 ? '' : `\n${previous.slice(end + 1)}`}`
-}
-writeFileSync(OUT, next)
+writeSection(OUT, SECTION, section)
 process.stdout.write(section)
 process.exit(0)

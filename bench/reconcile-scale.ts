@@ -24,7 +24,6 @@
  * Writes its own section of BENCHMARKS.md ("## Reconciler at scale (issue 13)"), keeping the others.
  */
 import { execFile } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { cpus, loadavg } from 'node:os'
@@ -32,10 +31,10 @@ import { performance } from 'node:perf_hooks'
 import { Store } from '../src/controller/store.ts'
 import type { KubeObject } from '../src/kube/objects.ts'
 import { transformJob, transformRun } from '../src/reconcile/cache-transforms.ts'
-import { freePorts, keepAliveApiClient, startControlPlane, type ApiResponse as Answer, type ControlPlane } from '../test/harness/controlplane.ts'
-import { startProcess } from '../test/harness/processes.ts'
-import { REPO_ROOT, waitForHttpReady } from '../test/harness/runguard.ts'
-import { FAST_ENV, metricValue, prepareCluster, type ReconcilerProcess } from '../test/integration/reconcile-harness.ts'
+import { keepAliveApiClient, startControlPlane, type ApiResponse as Answer, type ControlPlane } from '../test/harness/controlplane.ts'
+import { REPO_ROOT } from '../test/harness/runguard.ts'
+import { metricValue, prepareCluster, startReconcilerProcess, type ReconcilerProcess } from '../test/integration/reconcile-harness.ts'
+import { writeSection } from './report.ts'
 
 const RUNS = Number(process.env.SCALE_RUNS ?? '10000')
 const RESYNC_SECONDS = Number(process.env.SCALE_RESYNC_SECONDS ?? '120')
@@ -67,35 +66,9 @@ async function buildReconciler(): Promise<string> {
   return join(BUILD_DIR, 'src', 'cli.js')
 }
 
-/** `runguard reconcile` from the compiled CLI, like reconcile-harness.ts's startReconcilerProcess. */
-async function startReconciler(cp: ControlPlane, cli: string, name: string, env: Record<string, string>, waitReady: boolean): Promise<ReconcilerProcess> {
-  const [metricsPort = 0] = await freePorts(1)
-  const logPath = join(cp.logsDir, `${name}.log`)
-  const child = startProcess({
-    name,
-    command: process.execPath,
-    args: [cli, 'reconcile', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1', '--kubeconfig', cp.kubeconfigPath],
-    logPath,
-    env: { PATH: process.env.PATH ?? '', RUNGUARD_POD_NAME: name, ...FAST_ENV, ...env },
-  })
-  const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
-  const started: ReconcilerProcess = {
-    name,
-    process: child,
-    metricsPort,
-    logPath,
-    scrape,
-    isLeader: async () => {
-      try {
-        return metricValue(await scrape(), 'runguard_leader') === 1
-      } catch {
-        return false
-      }
-    },
-    stop: (graceMs = 10_000) => child.stop(graceMs),
-  }
-  if (waitReady) await waitForHttpReady(metricsPort, `reconciler ${name}`, child, 120_000)
-  return started
+/** `runguard reconcile` from the compiled CLI. */
+function startReconciler(cp: ControlPlane, cli: string, name: string, env: Record<string, string>, waitReady: boolean): Promise<ReconcilerProcess> {
+  return startReconcilerProcess(cp, { name, env, cli, waitReady, readyTimeoutMs: 120_000 })
 }
 
 const log = (message: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`)
@@ -562,21 +535,6 @@ the cache, and watches end before client-node's 30 s inactivity cut so the API s
 Reproduce: \`npm run bench:scale\` (SCALE_RUNS=30000 for a bigger cache; SCALE_RESYNC_SECONDS sets when
 the resync comes).
 `
-const previous = (() => {
-  try {
-    return readFileSync(OUT, 'utf8')
-  } catch {
-    return ''
-  }
-})()
-// This benchmark owns its own section; every other section is kept as it is.
-const at = previous.indexOf(`\n${SECTION}\n`)
-let next: string
-if (at === -1) next = `${previous.trimEnd()}\n\n${section}`
-else {
-  const end = previous.indexOf('\n## ', at + 1)
-  next = `${previous.slice(0, at + 1)}${section}${end === -1 ? '' : `\n${previous.slice(end + 1)}`}`
-}
-writeFileSync(OUT, next)
+writeSection(OUT, SECTION, section)
 process.stdout.write(section)
 process.exit(0)

@@ -25,7 +25,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { Agent, request as httpsRequest } from 'node:https'
+import { Agent } from 'node:https'
 import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import autocannon from 'autocannon'
@@ -40,6 +40,7 @@ import { CONTROLLER_USER, grantControllerIdentity } from '../test/harness/load.t
 import { installCrds, RUNGUARD_NAMESPACE, waitForHttpReady } from '../test/harness/runguard.ts'
 import { agentRun as reviewRun, reviewFor, statusWrite } from '../test/helpers/reviews.ts'
 import { EXCLUDED_NAMESPACES, WEBHOOKS } from '../webhooks/index.ts'
+import { writeSection } from './report.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const WRITERS = Number(process.env.BENCH_WRITERS ?? 16)
@@ -105,45 +106,14 @@ interface Answer {
 
 type Identity = 'person' | 'controller'
 
-function apiCall(cp: ControlPlane, agent: Agent | false, method: string, path: string, body: unknown, identity: Identity): Promise<Answer> {
-  return new Promise((resolveCall, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body)
-    const req = httpsRequest(
-      {
-        host: cp.host,
-        port: cp.ports.apiServer,
-        method,
-        path,
-        agent,
-        ca: cp.caPem,
-        cert: cp.adminCertificate.certPem,
-        key: cp.adminCertificate.keyPem,
-        headers: {
-          accept: 'application/json',
-          ...(payload === undefined ? {} : { 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json' }),
-          ...(identity === 'controller' ? { 'Impersonate-User': CONTROLLER_USER, 'Impersonate-Group': CONTROLLER_GROUPS } : {}),
-        },
-        timeout: 30_000,
-      },
-      (res) => {
-        let text = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => (text += chunk))
-        res.on('end', () => {
-          let parsed: Answer['body'] = {}
-          try {
-            parsed = JSON.parse(text) as Answer['body']
-          } catch {
-            parsed = { message: text }
-          }
-          resolveCall({ status: res.statusCode ?? 0, body: parsed })
-        })
-      },
-    )
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)))
-    req.on('error', reject)
-    req.end(payload)
+async function apiCall(cp: ControlPlane, agent: Agent | false, method: string, path: string, body: unknown, identity: Identity): Promise<Answer> {
+  const answer = await cp.request(method, path, body, {
+    timeoutMs: 30_000,
+    contentType: method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
+    ...(agent ? { agent } : {}),
+    ...(identity === 'controller' ? { headers: { 'Impersonate-User': CONTROLLER_USER, 'Impersonate-Group': CONTROLLER_GROUPS } } : {}),
   })
+  return { status: answer.status, body: typeof answer.body === 'object' && answer.body !== null ? (answer.body as Answer['body']) : { message: answer.text } }
 }
 
 /** Prometheus text → value by `name{labels}` (labels as the API server prints them). */
@@ -652,22 +622,7 @@ real API server by test/integration/match-conditions.test.ts.
 Reproduce: \`npm ci && npm run bench:webhook-cost\` (BENCH_SECONDS, BENCH_ROUNDS, BENCH_WRITERS,
 BENCH_RSS_REQUESTS to change the defaults ${SECONDS}, ${ROUNDS}, ${WRITERS}, ${RSS_REQUESTS}).
 `
-  const previous = (() => {
-    try {
-      return readFileSync(OUT, 'utf8')
-    } catch {
-      return '# Benchmarks\n'
-    }
-  })()
-  // This benchmark owns its own `## ` section; every other section is kept as it is.
-  const at = previous.indexOf(`\n${SECTION}`)
-  let next: string
-  if (at === -1) next = `${previous.trimEnd()}\n\n${section}`
-  else {
-    const end = previous.indexOf('\n## ', at + 1)
-    next = `${previous.slice(0, at).trimEnd()}\n\n${section}${end === -1 ? '' : `\n${previous.slice(end + 1)}`}`
-  }
-  writeFileSync(OUT, next)
+  writeSection(OUT, SECTION, section)
   process.stdout.write(section)
 }
 

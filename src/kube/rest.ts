@@ -182,20 +182,23 @@ export interface RestClientOptions {
   now?: () => number
 }
 
+/** The connection pool for `config`'s server: its CA, server name and client certificate. */
+function agentFor(config: RestConfig, secure: boolean, pool: { keepAlive: boolean; maxSockets?: number }): HttpsAgent | HttpAgent {
+  if (!secure) return new HttpAgent(pool)
+  return new HttpsAgent({
+    ...pool,
+    rejectUnauthorized: !config.insecureSkipTlsVerify,
+    ...(config.ca !== undefined && !config.insecureSkipTlsVerify ? { ca: config.ca } : {}),
+    ...(config.tlsServerName ? { servername: config.tlsServerName } : {}),
+    ...(config.clientCert !== undefined && config.clientKey !== undefined ? { cert: config.clientCert, key: config.clientKey } : {}),
+  })
+}
+
 export function createRestClient(config: RestConfig, options: RestClientOptions = {}): RestClient {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const url = new URL(config.server)
   const secure = url.protocol === 'https:'
-  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS }
-  const agent = secure
-    ? new HttpsAgent({
-        ...agentOptions,
-        rejectUnauthorized: !config.insecureSkipTlsVerify,
-        ...(config.ca !== undefined && !config.insecureSkipTlsVerify ? { ca: config.ca } : {}),
-        ...(config.tlsServerName ? { servername: config.tlsServerName } : {}),
-        ...(config.clientCert !== undefined && config.clientKey !== undefined ? { cert: config.clientCert, key: config.clientKey } : {}),
-      })
-    : new HttpAgent(agentOptions)
+  const agent = agentFor(config, secure, { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS })
   const send = secure ? httpsRequest : httpRequest
   const target = {
     // URL keeps IPv6 brackets in hostname; the request options want the bare address.
@@ -387,16 +390,7 @@ const MAX_STREAM_LINE_BYTES = MAX_RESPONSE_BYTES
 export function createRestStreamer(config: RestConfig, options: RestStreamerOptions = {}): RestStreamer {
   const url = new URL(config.server)
   const secure = url.protocol === 'https:'
-  const agentOptions = { keepAlive: false }
-  const agent = secure
-    ? new HttpsAgent({
-        ...agentOptions,
-        rejectUnauthorized: !config.insecureSkipTlsVerify,
-        ...(config.ca !== undefined && !config.insecureSkipTlsVerify ? { ca: config.ca } : {}),
-        ...(config.tlsServerName ? { servername: config.tlsServerName } : {}),
-        ...(config.clientCert !== undefined && config.clientKey !== undefined ? { cert: config.clientCert, key: config.clientKey } : {}),
-      })
-    : new HttpAgent(agentOptions)
+  const agent = agentFor(config, secure, { keepAlive: false })
   const send = secure ? httpsRequest : httpRequest
   const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1')
   const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port)

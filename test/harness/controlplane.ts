@@ -108,12 +108,18 @@ export interface ApiResponse {
   /** Parsed JSON when the body is JSON, else the raw text. */
   body: unknown
   text: string
+  /** The admission warnings (`Warning: 299 - "…"` headers), unquoted, in order. */
+  warnings: string[]
 }
 
 export interface ApiRequestOptions {
   /** Default `application/json`; use `application/merge-patch+json` etc. for PATCH. */
   contentType?: string
   timeoutMs?: number
+  /** Extra request headers, e.g. `Impersonate-User`. */
+  headers?: Record<string, string | string[]>
+  /** A keep-alive agent (it must carry the same client certificate); default a connection of its own. */
+  agent?: HttpsAgent
 }
 
 export interface ControlPlane {
@@ -547,9 +553,6 @@ interface HttpsCallOptions {
   cert?: string
   key?: string
   rejectUnauthorized?: boolean
-  /** Default: a connection of its own (no keep-alive). */
-  agent?: HttpsAgent
-  headers?: Record<string, string>
 }
 
 /** A keep-alive client as the admin over at most `maxSockets` connections, e.g. a benchmark's floor. */
@@ -563,14 +566,17 @@ export interface KeepAliveApiClient {
  * runguard's own clients against, and their way to set up objects fast. `headers` go on every
  * request (e.g. impersonation).
  */
-export function keepAliveApiClient(cp: ControlPlane, maxSockets: number, options: { headers?: Record<string, string>; timeoutMs?: number } = {}): KeepAliveApiClient {
-  const agent = new HttpsAgent({ keepAlive: true, maxSockets, ca: cp.caPem, cert: cp.adminCertificate.certPem, key: cp.adminCertificate.keyPem })
-  const target = { host: cp.host, port: cp.ports.apiServer, agent, ...(options.headers ? { headers: options.headers } : {}) }
+export function keepAliveApiClient(cp: ControlPlane, maxSockets: number, options: { headers?: Record<string, string | string[]>; timeoutMs?: number } = {}): KeepAliveApiClient {
+  const agent = adminAgent(cp, maxSockets)
   return {
-    call: (method, path, body, contentType) =>
-      httpsCall({ ...target, method, path }, body, { timeoutMs: options.timeoutMs ?? 60_000, ...(contentType ? { contentType } : {}) }),
+    call: (method, path, body, contentType) => cp.request(method, path, body, { ...options, agent, timeoutMs: options.timeoutMs ?? 60_000, ...(contentType ? { contentType } : {}) }),
     close: () => agent.destroy(),
   }
+}
+
+/** A keep-alive agent with the admin's client certificate, for ControlPlane.request's `agent`. */
+export function adminAgent(cp: ControlPlane, maxSockets: number): HttpsAgent {
+  return new HttpsAgent({ keepAlive: true, maxSockets, ca: cp.caPem, cert: cp.adminCertificate.certPem, key: cp.adminCertificate.keyPem })
 }
 
 function httpsCall(target: HttpsCallOptions, body: unknown, options: ApiRequestOptions): Promise<ApiResponse> {
@@ -579,11 +585,11 @@ function httpsCall(target: HttpsCallOptions, body: unknown, options: ApiRequestO
     const req = httpsRequest(
       {
         ...target,
-        agent: target.agent ?? false,
+        agent: options.agent ?? false,
         headers: {
           accept: 'application/json',
           ...(payload === undefined ? {} : { 'content-type': options.contentType ?? 'application/json', 'content-length': Buffer.byteLength(payload) }),
-          ...target.headers,
+          ...options.headers,
         },
         timeout: options.timeoutMs ?? 30_000,
       },
@@ -632,7 +638,12 @@ function collect(res: import('node:http').IncomingMessage, resolveCall: (r: ApiR
         body = text
       }
     }
-    resolveCall({ status: res.statusCode ?? 0, body, text })
+    // One `Warning: 299 - "<text>"` header per admission warning (RFC 7234 quoting).
+    const warnings: string[] = []
+    for (let i = 0; i < res.rawHeaders.length; i += 2) {
+      if (res.rawHeaders[i]?.toLowerCase() === 'warning') warnings.push((res.rawHeaders[i + 1] ?? '').replace(/^299 - "(.*)"$/, '$1').replace(/\\(.)/g, '$1'))
+    }
+    resolveCall({ status: res.statusCode ?? 0, body, text, warnings })
   })
 }
 

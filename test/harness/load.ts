@@ -15,7 +15,7 @@
  * A failed write is any non-2xx answer (admission refusals included: every write here is valid),
  * a connection error, or no answer within 15 s. Loops are bounded (stop(), or `maxDurationMs`).
  */
-import { Agent, request as httpsRequest } from 'node:https'
+import { Agent } from 'node:https'
 import type { ControlPlane } from './controlplane.ts'
 
 export const CONTROLLER_USER = 'system:serviceaccount:agents:agents-sa'
@@ -271,48 +271,16 @@ function client(cp: ControlPlane): {
   with(agent: Agent, method: string, path: string, body: unknown, identity: Identity, contentType?: string): Promise<Answer>
   once(method: string, path: string, body: unknown, identity: Identity): Promise<Answer>
 } {
-  const tls = { ca: cp.caPem, cert: cp.adminCertificate.certPem, key: cp.adminCertificate.keyPem }
-  const send = (agent: Agent | false, method: string, path: string, body: unknown, identity: Identity, contentType = 'application/json'): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body)
-      const req = httpsRequest(
-        {
-          host: cp.host,
-          port: cp.ports.apiServer,
-          method,
-          path,
-          agent,
-          ...tls,
-          headers: {
-            accept: 'application/json',
-            ...(payload === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) }),
-            ...(identity === 'controller' ? { 'Impersonate-User': CONTROLLER_USER, 'Impersonate-Group': CONTROLLER_GROUPS } : {}),
-          },
-          timeout: 15_000,
-        },
-        (res) => {
-          let text = ''
-          res.setEncoding('utf8')
-          res.on('data', (chunk: string) => (text += chunk))
-          res.on('error', reject)
-          res.on('end', () => {
-            let parsed: unknown = text
-            try {
-              parsed = JSON.parse(text)
-            } catch {
-              // not JSON
-            }
-            resolve({ status: res.statusCode ?? 0, body: parsed, text })
-          })
-        },
-      )
-      req.on('timeout', () => req.destroy(new Error(`${method} timed out after 15 s`)))
-      req.on('error', reject)
-      req.end(payload)
+  const send = (agent: Agent | undefined, method: string, path: string, body: unknown, identity: Identity, contentType = 'application/json'): Promise<Answer> =>
+    cp.request(method, path, body, {
+      contentType,
+      timeoutMs: 15_000,
+      ...(agent ? { agent } : {}),
+      ...(identity === 'controller' ? { headers: { 'Impersonate-User': CONTROLLER_USER, 'Impersonate-Group': CONTROLLER_GROUPS } } : {}),
     })
   return {
     with: (agent, method, path, body, identity, contentType) => send(agent, method, path, body, identity, contentType),
-    once: (method, path, body, identity) => send(false, method, path, body, identity),
+    once: (method, path, body, identity) => send(undefined, method, path, body, identity),
   }
 }
 

@@ -9,7 +9,6 @@
  * The counter is runguard's controller_runtime_webhook_requests_total, read straight from the
  * webhook process: nothing else writes to this control plane while a case runs.
  */
-import { request as httpsRequest } from 'node:https'
 import fc from 'fast-check'
 import jsonpatch, { type Operation } from 'fast-json-patch'
 import t from 'tap'
@@ -72,45 +71,9 @@ const IMPERSONATE: Record<Identity, Record<string, string | string[]>> = {
 }
 
 /** One API call as admin, or impersonating `identity`; the admission warnings come back parsed. */
-function call(control: ControlPlane, method: string, path: string, body: unknown, identity: Identity = 'person'): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body)
-    const req = httpsRequest(
-      {
-        host: control.host,
-        port: control.ports.apiServer,
-        method,
-        path,
-        agent: false,
-        ca: control.caPem,
-        cert: control.adminCertificate.certPem,
-        key: control.adminCertificate.keyPem,
-        headers: {
-          accept: 'application/json',
-          ...(payload === undefined ? {} : { 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json' }),
-          ...IMPERSONATE[identity],
-        },
-        timeout: 30_000,
-      },
-      (res) => {
-        let text = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => (text += chunk))
-        res.on('end', () => {
-          // One `Warning: 299 - "<text>"` header per admission warning (RFC 7234 quoting).
-          const warnings: string[] = []
-          for (let i = 0; i < res.rawHeaders.length; i += 2) {
-            if (res.rawHeaders[i]?.toLowerCase() !== 'warning') continue
-            warnings.push((res.rawHeaders[i + 1] ?? '').replace(/^299 - "(.*)"$/, '$1').replace(/\\(.)/g, '$1'))
-          }
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Answer['body'], warnings })
-        })
-      },
-    )
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)))
-    req.on('error', reject)
-    req.end(payload)
-  })
+async function call(control: ControlPlane, method: string, path: string, body: unknown, identity: Identity = 'person'): Promise<Answer> {
+  const answer = await control.request(method, path, body, { contentType: method === 'PATCH' ? 'application/merge-patch+json' : 'application/json', headers: IMPERSONATE[identity] })
+  return { status: answer.status, body: answer.body as Answer['body'], warnings: answer.warnings }
 }
 
 interface Calls {

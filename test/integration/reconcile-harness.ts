@@ -43,6 +43,10 @@ export interface ReconcilerStart {
   kubeconfigPath?: string
   /** Wait until /readyz answers 200 (informers synced); default true. */
   waitReady?: boolean
+  /** How long to wait for /readyz; default 60 s. */
+  readyTimeoutMs?: number
+  /** The CLI to run; default the TypeScript source (a benchmark passes its compiled copy). */
+  cli?: string
 }
 
 export async function startReconcilerProcess(cp: ControlPlane, options: ReconcilerStart): Promise<ReconcilerProcess> {
@@ -51,14 +55,11 @@ export async function startReconcilerProcess(cp: ControlPlane, options: Reconcil
   const process_ = startProcess({
     name: options.name,
     command: process.execPath,
-    args: [CLI, 'reconcile', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1', '--kubeconfig', options.kubeconfigPath ?? cp.kubeconfigPath],
+    args: [options.cli ?? CLI, 'reconcile', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1', '--kubeconfig', options.kubeconfigPath ?? cp.kubeconfigPath],
     logPath,
     env: { PATH: process.env.PATH ?? '', RUNGUARD_POD_NAME: options.name, ...FAST_ENV, ...options.env },
   })
-  const scrape = async (): Promise<string> => {
-    const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
-    return response.text()
-  }
+  const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
   const started: ReconcilerProcess = {
     name: options.name,
     process: process_,
@@ -74,7 +75,7 @@ export async function startReconcilerProcess(cp: ControlPlane, options: Reconcil
     },
     stop: (graceMs = 10_000) => process_.stop(graceMs),
   }
-  if (options.waitReady !== false) await waitForHttpReady(metricsPort, `reconciler ${options.name}`, process_, 60_000)
+  if (options.waitReady !== false) await waitForHttpReady(metricsPort, `reconciler ${options.name}`, process_, options.readyTimeoutMs ?? 60_000)
   return started
 }
 
