@@ -5,14 +5,15 @@
  * Names follow controller-runtime where they fit, so existing dashboards work unchanged.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { InFlightWorkSources } from './controller/metrics.ts'
+import { InFlightWorkSources, type ControllerMetrics, type InformerMetrics, type LeaderMetrics } from './controller/metrics.ts'
 
 /** Admission answers in well under a millisecond; the tail matters up to the API server's timeout. */
 const WEBHOOK_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 const RECONCILE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 const CANCEL_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300]
 
-export interface Metrics {
+/** The controller machinery's metrics (controller/metrics.ts) plus runguard's own. */
+export interface Metrics extends ControllerMetrics, InformerMetrics, LeaderMetrics {
   registry: Registry
   webhookRequests: Counter<'webhook' | 'code'>
   webhookLatency: Histogram<'webhook'>
@@ -21,26 +22,12 @@ export interface Metrics {
   breakGlassBypasses: Counter<'kind' | 'user'>
   statusRepairs: Counter<'kind' | 'field' | 'action' | 'writer'>
   events: Counter<'reason' | 'result'>
-  reconcileTotal: Counter<'controller' | 'result'>
-  reconcileErrors: Counter<'controller'>
-  reconcileTime: Histogram<'controller'>
-  activeWorkers: Gauge<'controller'>
-  workqueueDepth: Gauge<'name'>
-  workqueueAdds: Counter<'name'>
-  workqueueRetries: Counter<'name'>
-  workqueueQueueDuration: Histogram<'name'>
-  workqueueWorkDuration: Histogram<'name'>
-  workqueueUnfinishedWork: Gauge<'name'>
-  workqueueLongestRunningProcessor: Gauge<'name'>
-  workqueueInFlight: InFlightWorkSources
-  informerRelists: Counter<'resource' | 'reason'>
   runOutcomes: Counter<'kind' | 'outcome' | 'runtime'>
   cancelPropagation: Histogram<'kind'>
   jobMissing: Counter<'kind' | 'reason'>
   jobTtlHoldsHealed: Counter<'kind'>
   apiConcurrencyLimit: Gauge<string>
   apiThrottled: Counter<'code'>
-  leader: Gauge<string>
   buildInfo: Gauge<'version' | 'node_version' | 'component'>
   certExpiry: Gauge<string>
   webhookArmed: Gauge<'configuration' | 'webhook'>
