@@ -110,6 +110,7 @@ export interface ApiResponse {
   text: string
   /** The admission warnings (`Warning: 299 - "…"` headers), unquoted, in order. */
   warnings: string[]
+  headers: import('node:http').IncomingHttpHeaders
 }
 
 export interface ApiRequestOptions {
@@ -120,6 +121,12 @@ export interface ApiRequestOptions {
   headers?: Record<string, string | string[]>
   /** A keep-alive agent (it must carry the same client certificate); default a connection of its own. */
   agent?: HttpsAgent
+  /**
+   * Retry a 429 after its `Retry-After` (at most 5 s each, 10 times), as client-go does: a
+   * freshly restarted API server sheds load with 429 while priority and fairness warms up. Off by
+   * default, so tests that expect a 429 (eviction under a PDB) still see it.
+   */
+  retryThrottled?: boolean
 }
 
 export interface ControlPlane {
@@ -579,7 +586,16 @@ export function adminAgent(cp: ControlPlane, maxSockets: number): HttpsAgent {
   return new HttpsAgent({ keepAlive: true, maxSockets, ca: cp.caPem, cert: cp.adminCertificate.certPem, key: cp.adminCertificate.keyPem })
 }
 
-function httpsCall(target: HttpsCallOptions, body: unknown, options: ApiRequestOptions): Promise<ApiResponse> {
+async function httpsCall(target: HttpsCallOptions, body: unknown, options: ApiRequestOptions): Promise<ApiResponse> {
+  for (let attempt = 1; ; attempt++) {
+    const response = await httpsCallOnce(target, body, options)
+    if (response.status !== 429 || options.retryThrottled !== true || attempt >= 10) return response
+    const retryAfterSeconds = Number(response.headers['retry-after'])
+    await new Promise((resolveSleep) => setTimeout(resolveSleep, Math.min(5_000, Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : 1_000)))
+  }
+}
+
+function httpsCallOnce(target: HttpsCallOptions, body: unknown, options: ApiRequestOptions): Promise<ApiResponse> {
   return new Promise((resolveCall, reject) => {
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
     const req = httpsRequest(
@@ -643,7 +659,7 @@ function collect(res: import('node:http').IncomingMessage, resolveCall: (r: ApiR
     for (let i = 0; i < res.rawHeaders.length; i += 2) {
       if (res.rawHeaders[i]?.toLowerCase() === 'warning') warnings.push((res.rawHeaders[i + 1] ?? '').replace(/^299 - "(.*)"$/, '$1').replace(/\\(.)/g, '$1'))
     }
-    resolveCall({ status: res.statusCode ?? 0, body, text, warnings })
+    resolveCall({ status: res.statusCode ?? 0, body, text, warnings, headers: res.headers })
   })
 }
 

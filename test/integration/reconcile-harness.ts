@@ -219,18 +219,18 @@ async function ok(response: Promise<ApiResponse>, what: string): Promise<ApiResp
 }
 
 export async function create(cp: ControlPlane, path: string, body: Json): Promise<Obj> {
-  return (await ok(cp.request('POST', path, body), `POST ${path}`)).body as Obj
+  return (await ok(cp.request('POST', path, body, { retryThrottled: true }), `POST ${path}`)).body as Obj
 }
 
 export async function get(cp: ControlPlane, path: string): Promise<Obj | undefined> {
-  const r = await cp.request('GET', path)
+  const r = await cp.request('GET', path, undefined, { retryThrottled: true })
   if (r.status === 404) return undefined
   if (r.status !== 200) throw new Error(`GET ${path}: HTTP ${r.status} ${r.text}`)
   return r.body as Obj
 }
 
 export async function mergePatch(cp: ControlPlane, path: string, body: Json): Promise<Obj> {
-  return (await ok(cp.request('PATCH', path, body, { contentType: 'application/merge-patch+json' }), `PATCH ${path}`)).body as Obj
+  return (await ok(cp.request('PATCH', path, body, { contentType: 'application/merge-patch+json', retryThrottled: true }), `PATCH ${path}`)).body as Obj
 }
 
 /** What an upstream controller does: write the run's status (merge patch of the status subresource). */
@@ -263,7 +263,7 @@ export interface EventLike {
 
 /** events.k8s.io/v1 Events in `ns` about `name` with `reason`. */
 export async function eventsFor(cp: ControlPlane, ns: string, name: string, reason?: string): Promise<EventLike[]> {
-  const r = await ok(cp.request('GET', `/apis/events.k8s.io/v1/namespaces/${ns}/events`), 'list events')
+  const r = await ok(cp.request('GET', `/apis/events.k8s.io/v1/namespaces/${ns}/events`, undefined, { retryThrottled: true }), 'list events')
   const items = (r.body as { items: EventLike[] }).items
   return items.filter((e) => e.regarding?.name === name && (reason === undefined || e.reason === reason))
 }

@@ -107,7 +107,7 @@ async function makeRuns(prefix: string, count: number): Promise<Made[]> {
 }
 
 async function listRuns(prefix: string): Promise<Obj[]> {
-  const r = await cp.request('GET', runPath('AgentRun', NS))
+  const r = await cp.request('GET', runPath('AgentRun', NS), undefined, { retryThrottled: true })
   if (r.status !== 200) throw new Error(`list: HTTP ${r.status}`)
   return (r.body as { items: Obj[] }).items.filter((o) => o.metadata.name.startsWith(`${prefix}-`))
 }
@@ -126,7 +126,7 @@ async function waitAllCancelled(prefix: string, count: number, timeoutMs: number
 }
 
 async function remainingJobs(prefix: string): Promise<number> {
-  const r = await cp.request('GET', jobPath(NS))
+  const r = await cp.request('GET', jobPath(NS), undefined, { retryThrottled: true })
   return (r.body as { items: Obj[] }).items.filter((j) => j.metadata.name.startsWith(`${prefix}-`) && !j.metadata.deletionTimestamp).length
 }
 
