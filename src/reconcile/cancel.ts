@@ -92,6 +92,41 @@ function waitingMessage(kind: RunKind): string {
     : 'cancel requested; deleting Jobs, terminating Workflows and waiting for them to stop'
 }
 
+/**
+ * The calls that stop what still runs for the run, and what still runs: Jobs deleted
+ * (`finishedJobs`: finished ones too, so nothing of the run is left behind), unfinished Workflows
+ * terminated, child runs not yet cancelled cancelled.
+ */
+function stopCalls(input: CancelInput, options: { finishedJobs: boolean }): { calls: Call[]; running: string[] } {
+  const calls: Call[] = []
+  const running: string[] = []
+  for (const job of input.jobs) {
+    const name = nameOf(job)
+    const namespace = namespaceOf(job)
+    const finished = isJobFinished(job)
+    if (!isBeingDeleted(job) && (options.finishedJobs || !finished)) calls.push({ type: 'deleteJob', namespace, name, ...(job.metadata?.uid ? { uid: job.metadata.uid } : {}) })
+    if (!finished) running.push(`Job ${qualified(namespace, name)}`)
+  }
+  for (const workflow of input.workflows) {
+    if (isWorkflowFinished(workflow)) continue
+    const name = nameOf(workflow)
+    const namespace = namespaceOf(workflow)
+    if (!isWorkflowTerminating(workflow) && !isBeingDeleted(workflow)) calls.push({ type: 'terminateWorkflow', namespace, name })
+    running.push(`Workflow ${qualified(namespace, name)}`)
+  }
+  for (const child of input.children) {
+    if (isTerminalRun(child.obj)) continue
+    const name = nameOf(child.obj)
+    const namespace = namespaceOf(child.obj)
+    if (!isCancelRequested(child.obj) && !isBeingDeleted(child.obj)) {
+      const spec = child.obj.spec
+      calls.push({ type: 'cancelChild', kind: child.kind, namespace, name, desiredState: spec !== undefined && spec.desiredState !== undefined })
+    }
+    running.push(`${child.kind} ${qualified(namespace, name)}`)
+  }
+  return { calls, running }
+}
+
 export function planCancel(input: CancelInput): Plan {
   const { run, kind, nowMs } = input
   if (!isCancelRequested(run) || isBeingDeleted(run)) return emptyPlan()
@@ -100,10 +135,16 @@ export function planCancel(input: CancelInput): Plan {
   if (isTerminalRun(run)) {
     const phase = phaseOf(run)
     if (phase === 'Cancelled') {
+      // Cancel stays level-triggered after the phase is written: a child still running now (one
+      // the cache had not shown yet when the run was judged done — say its informer was still
+      // relisting — one left by CancelTimedOut, or one created since) is still stopped. Finished
+      // Jobs are left for their TTL: nothing runs in them.
+      const { calls } = stopCalls(input, { finishedJobs: false })
       // Cancelled by us (condition already True) or by another controller: only make the condition say so.
-      if (condition?.status === 'True') return emptyPlan()
+      if (condition?.status === 'True') return { ...emptyPlan(), calls }
       return {
         ...emptyPlan(),
+        calls,
         status: { conditions: [{ type: CONDITION_CANCELLED, status: 'True', reason: REASON_CANCEL_REQUESTED, message: 'the run is Cancelled' }] },
       }
     }
@@ -123,31 +164,7 @@ export function planCancel(input: CancelInput): Plan {
     }
   }
 
-  const calls: Call[] = []
-  const running: string[] = []
-  for (const job of input.jobs) {
-    const name = nameOf(job)
-    const namespace = namespaceOf(job)
-    if (!isBeingDeleted(job)) calls.push({ type: 'deleteJob', namespace, name, ...(job.metadata?.uid ? { uid: job.metadata.uid } : {}) })
-    if (!isJobFinished(job)) running.push(`Job ${qualified(namespace, name)}`)
-  }
-  for (const workflow of input.workflows) {
-    if (isWorkflowFinished(workflow)) continue
-    const name = nameOf(workflow)
-    const namespace = namespaceOf(workflow)
-    if (!isWorkflowTerminating(workflow) && !isBeingDeleted(workflow)) calls.push({ type: 'terminateWorkflow', namespace, name })
-    running.push(`Workflow ${qualified(namespace, name)}`)
-  }
-  for (const child of input.children) {
-    if (isTerminalRun(child.obj)) continue
-    const name = nameOf(child.obj)
-    const namespace = namespaceOf(child.obj)
-    if (!isCancelRequested(child.obj) && !isBeingDeleted(child.obj)) {
-      const spec = child.obj.spec
-      calls.push({ type: 'cancelChild', kind: child.kind, namespace, name, desiredState: spec !== undefined && spec.desiredState !== undefined })
-    }
-    running.push(`${child.kind} ${qualified(namespace, name)}`)
-  }
+  const { calls, running } = stopCalls(input, { finishedJobs: true })
 
   const firstSeenMs = cancelFirstSeenMs(run, nowMs, input.cancelSeenAtMs)
   const elapsedMs = Math.max(0, nowMs - firstSeenMs)

@@ -182,6 +182,20 @@ t.test('planCancel', async (t) => {
       want: { calls: [], conditions: [], effects: [] },
     },
     {
+      name: 'Cancelled already, a Job still running turns up (the Job cache was behind): it is deleted; a finished one is left to its TTL',
+      input: input('AgentRun', agentRun('r', { cancel: true, status: { phase: 'Cancelled', conditions: [{ type: 'Cancelled', status: 'True', reason: 'CancelRequested', message: '', lastTransitionTime: iso(T0_MS) }] } }), {
+        jobs: [job('r-job', 'r'), job('r-done', 'r', { finished: 'Complete' }), job('r-going', 'r', { deleting: true })],
+      }),
+      want: { calls: ['deleteJob agents/r-job'], conditions: [], effects: [] },
+    },
+    {
+      name: 'Cancelled (timed out) with an OrchestrationRun child still running and not cancelled: it is cancelled',
+      input: input('OrchestrationRun', orchestrationRun('o', { cancel: true, status: { phase: 'Cancelled', conditions: [{ type: 'Cancelled', status: 'True', reason: 'CancelTimedOut', message: '', lastTransitionTime: iso(T0_MS) }] } }), {
+        children: [child('AgentRun', agentRun('a1', childOf('o', { status: { phase: 'Running' } }))), child('AgentRun', agentRun('a2', childOf('o', { status: { phase: 'Succeeded' } })))],
+      }),
+      want: { calls: ['cancelChild AgentRun agents/a1'], conditions: [], effects: [] },
+    },
+    {
       name: 'Cancelled by another controller: the condition is made to say so',
       input: input('AgentRun', agentRun('r', { cancel: true, status: { phase: 'Cancelled' } })),
       want: { calls: [], conditions: ['Cancelled=True/CancelRequested'], effects: [] },
