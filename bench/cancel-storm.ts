@@ -25,9 +25,9 @@
 import { request } from 'node:https'
 import { cpus, loadavg } from 'node:os'
 import { loadConfig } from '../src/config.ts'
-import { keepAliveApiClient, startControlPlane, type ApiResponse as Answer, type ControlPlane } from '../test/harness/controlplane.ts'
+import { callUntilAccepted, keepAliveApiClient, startControlPlane, type ControlPlane, type KeepAliveApiClient } from '../test/harness/controlplane.ts'
 import { installRunguard } from '../test/harness/runguard.ts'
-import { metricValue, prepareCluster, startReconcilerProcess, waitForLeader, type ReconcilerProcess } from '../test/integration/reconcile-harness.ts'
+import { mapLimit, metricValue, prepareCluster, sleep, startReconcilerProcess, waitForLeader, type ReconcilerProcess } from '../test/integration/reconcile-harness.ts'
 import { writeSection } from './report.ts'
 
 const SIZES = (process.env.STORM_SIZES ?? '1000,10000').split(',').map((s) => Number(s.trim())).filter((n) => n > 0)
@@ -51,31 +51,10 @@ const log = (message: string): void => void process.stderr.write(`${new Date().t
 
 /** The bench's own client and the floor's: a plain keep-alive client as the admin. */
 const client = keepAliveApiClient
+type Call = KeepAliveApiClient['call']
 
-type Call = ReturnType<typeof client>['call']
 
-async function mustCall(call: Call, method: string, path: string, body?: unknown, contentType?: string): Promise<Answer> {
-  for (let attempt = 0; ; attempt++) {
-    const answer = await call(method, path, body, contentType)
-    if (answer.status >= 200 && answer.status < 300) return answer
-    // The bench's own set-up writes may meet the API server's throttling too; retry those.
-    if ((answer.status === 429 || answer.status >= 500) && attempt < 10) {
-      await sleep(500)
-      continue
-    }
-    throw new Error(`${method} ${path}: HTTP ${answer.status} ${JSON.stringify(answer.body).slice(0, 300)}`)
-  }
-}
 
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async (): Promise<void> => {
-    for (let index = next++; index < items.length; index = next++) await fn(items[index]!, index)
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 function names(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `run-${String(i).padStart(5, '0')}`)
@@ -83,13 +62,13 @@ function names(n: number): string[] {
 
 async function createRunsWithJobs(call: Call, ns: string, n: number): Promise<void> {
   await mapLimit(names(n), SETUP_CONCURRENCY, async (name) => {
-    await mustCall(call, 'POST', `${RUNS}/namespaces/${ns}/agentruns`, {
+    await callUntilAccepted(call, 'POST', `${RUNS}/namespaces/${ns}/agentruns`, {
       apiVersion: 'agents.proompteng.ai/v1alpha1',
       kind: 'AgentRun',
       metadata: { name, namespace: ns },
       spec: { agentRef: { name: 'codex' }, implementationSpecRef: { name: 'storm' }, runtime: { type: 'job' } },
     })
-    await mustCall(call, 'POST', `${JOBS}/namespaces/${ns}/jobs`, {
+    await callUntilAccepted(call, 'POST', `${JOBS}/namespaces/${ns}/jobs`, {
       apiVersion: 'batch/v1',
       kind: 'Job',
       metadata: { name: `${name}-job`, namespace: ns, labels: { [LABEL]: name } },
@@ -109,7 +88,7 @@ async function list(call: Call, path: string): Promise<{ items: Listed[]; resour
   let cont = ''
   let resourceVersion = ''
   do {
-    const answer = await mustCall(call, 'GET', `${path}?limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`)
+    const answer = await callUntilAccepted(call, 'GET', `${path}?limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`)
     const body = answer.body as { items: Listed[]; metadata: { continue?: string; resourceVersion: string } }
     items.push(...body.items)
     cont = body.metadata.continue ?? ''
@@ -154,7 +133,7 @@ async function floorWithCancels(cp: ControlPlane, ns: string, concurrency: numbe
     }
     const start = performance.now()
     const cancels = mapLimit([...runs.keys()], CANCEL_CONCURRENCY, async (name) => {
-      const answer = await mustCall(canceller.call, 'PATCH', `${RUNS}/namespaces/${ns}/agentruns/${name}`, { spec: { cancel: true } }, 'application/merge-patch+json')
+      const answer = await callUntilAccepted(canceller.call, 'PATCH', `${RUNS}/namespaces/${ns}/agentruns/${name}`, { spec: { cancel: true } }, 'application/merge-patch+json')
       ready.push(answer.body as Listed)
       wakeAll()
     }).finally(() => {
@@ -182,7 +161,7 @@ async function floorWithCancels(cp: ControlPlane, ns: string, concurrency: numbe
 
 /** What the reconciler writes for one cancelled run: its Job deleted, then its status Cancelled. */
 async function cancelWrites(call: Call, ns: string, run: Listed, job: Listed | undefined): Promise<void> {
-  if (job) await mustCall(call, 'DELETE', `${JOBS}/namespaces/${ns}/jobs/${job.metadata.name}`, { propagationPolicy: 'Background', preconditions: { uid: job.metadata.uid } })
+  if (job) await callUntilAccepted(call, 'DELETE', `${JOBS}/namespaces/${ns}/jobs/${job.metadata.name}`, { propagationPolicy: 'Background', preconditions: { uid: job.metadata.uid } })
   const now = new Date().toISOString()
   const status = {
     ...(run.status ?? {}),
@@ -191,7 +170,7 @@ async function cancelWrites(call: Call, ns: string, run: Listed, job: Listed | u
     updatedAt: now,
     conditions: [{ type: 'Cancelled', status: 'True', reason: 'CancelRequested', message: 'cancelled: every Job, Workflow and child run has stopped', lastTransitionTime: now.replace(/\.\d+Z$/, 'Z') }],
   }
-  await mustCall(call, 'PUT', `${RUNS}/namespaces/${ns}/agentruns/${run.metadata.name}/status`, { ...run, status })
+  await callUntilAccepted(call, 'PUT', `${RUNS}/namespaces/${ns}/agentruns/${run.metadata.name}/status`, { ...run, status })
 }
 
 /** Watches `ns`'s AgentRuns from `resourceVersion`: when each is first seen Cancelled (ms, performance clock). */
@@ -348,7 +327,7 @@ async function storm(cp: ControlPlane, n: number): Promise<StormResult> {
       const answeredAt = new Map<string, number>()
       const first = performance.now()
       await mapLimit(names(n), CANCEL_CONCURRENCY, async (name) => {
-        await mustCall(canceller.call, 'PATCH', `${RUNS}/namespaces/${stormNs}/agentruns/${name}`, { spec: { cancel: true } }, 'application/merge-patch+json')
+        await callUntilAccepted(canceller.call, 'PATCH', `${RUNS}/namespaces/${stormNs}/agentruns/${name}`, { spec: { cancel: true } }, 'application/merge-patch+json')
         answeredAt.set(name, performance.now())
       })
       const cancelSendMs = performance.now() - first

@@ -31,9 +31,9 @@ import { performance } from 'node:perf_hooks'
 import { Store } from '../src/controller/store.ts'
 import type { KubeObject } from '../src/kube/objects.ts'
 import { transformJob, transformRun } from '../src/reconcile/cache-transforms.ts'
-import { keepAliveApiClient, startControlPlane, type ApiResponse as Answer, type ControlPlane } from '../test/harness/controlplane.ts'
+import { callUntilAccepted, keepAliveApiClient, startControlPlane, type ControlPlane, type KeepAliveApiClient } from '../test/harness/controlplane.ts'
 import { REPO_ROOT } from '../test/harness/runguard.ts'
-import { metricValue, prepareCluster, startReconcilerProcess, type ReconcilerProcess } from '../test/integration/reconcile-harness.ts'
+import { indices, mapLimit, metricValue, prepareCluster, sleep, startReconcilerProcess, type ReconcilerProcess } from '../test/integration/reconcile-harness.ts'
 import { writeSection } from './report.ts'
 
 const RUNS = Number(process.env.SCALE_RUNS ?? '10000')
@@ -72,7 +72,6 @@ function startReconciler(cp: ControlPlane, cli: string, name: string, env: Recor
 }
 
 const log = (message: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`)
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const MiB = (bytes: number | undefined): string => (bytes === undefined ? '?' : (bytes / 2 ** 20).toFixed(0))
 const seconds = (ms: number): string => (ms / 1000).toFixed(1)
 const perThousand = (bytesEach: number): string => ((bytesEach * 1000) / 2 ** 20).toFixed(2)
@@ -80,36 +79,16 @@ const perThousand = (bytesEach: number): string => ((bytesEach * 1000) / 2 ** 20
 
 /** The bench's own client and the floor's: a plain keep-alive client as the admin. */
 const client = keepAliveApiClient
+type Call = KeepAliveApiClient['call']
 
-type Call = ReturnType<typeof client>['call']
 
-async function mustCall(call: Call, method: string, path: string, body?: unknown, contentType?: string): Promise<Answer> {
-  for (let attempt = 0; ; attempt++) {
-    const answer = await call(method, path, body, contentType)
-    if (answer.status >= 200 && answer.status < 300) return answer
-    if ((answer.status === 429 || answer.status >= 500) && attempt < 10) {
-      await sleep(500)
-      continue
-    }
-    throw new Error(`${method} ${path}: HTTP ${answer.status} ${answer.text.slice(0, 300)}`)
-  }
-}
-
-async function inParallel(count: number, limit: number, fn: (index: number) => Promise<void>): Promise<void> {
-  let next = 0
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      for (let index = next++; index < count; index = next++) await fn(index)
-    }),
-  )
-}
 
 /** An AgentRun and its Job as upstream's controller leaves them while running (parameters, status, pod template). */
 async function store(call: Call, n: number): Promise<void> {
   const started = new Date().toISOString()
-  await inParallel(n, SETUP_CONCURRENCY, async (i) => {
+  await mapLimit(indices(n), SETUP_CONCURRENCY, async (_, i) => {
     const name = `run-${String(i).padStart(5, '0')}`
-    await mustCall(call, 'POST', RUNS_PATH, {
+    await callUntilAccepted(call, 'POST', RUNS_PATH, {
       apiVersion: 'agents.proompteng.ai/v1alpha1',
       kind: 'AgentRun',
       metadata: { name, namespace: NS, labels: { 'agents.proompteng.ai/agent': 'codex', team: 'platform' } },
@@ -121,7 +100,7 @@ async function store(call: Call, n: number): Promise<void> {
         workload: { image: 'registry.example/agents/codex:1.2.3' },
       },
     })
-    await mustCall(call, 'POST', JOBS_PATH, {
+    await callUntilAccepted(call, 'POST', JOBS_PATH, {
       apiVersion: 'batch/v1',
       kind: 'Job',
       metadata: { name: `${name}-job`, namespace: NS, labels: { [LABEL]: name }, annotations: { 'runguard.proompteng.ai/ttl-seconds-after-finished': '600' } },
@@ -150,7 +129,7 @@ async function store(call: Call, n: number): Promise<void> {
         },
       },
     })
-    await mustCall(
+    await callUntilAccepted(
       call,
       'PATCH',
       `${RUNS_PATH}/${name}/status`,
@@ -177,7 +156,7 @@ async function listPages(call: Call, path: string): Promise<string[]> {
   const pages: string[] = []
   let cont = ''
   do {
-    const answer = await mustCall(call, 'GET', `${path}${path.includes('?') ? '&' : '?'}limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`)
+    const answer = await callUntilAccepted(call, 'GET', `${path}${path.includes('?') ? '&' : '?'}limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`)
     pages.push(answer.text)
     cont = (JSON.parse(answer.text) as { metadata: { continue?: string } }).metadata.continue ?? ''
   } while (cont)

@@ -581,6 +581,23 @@ export function keepAliveApiClient(cp: ControlPlane, maxSockets: number, options
   }
 }
 
+/**
+ * `call` until the API server accepts it (2xx): a 429 or 5xx is retried after 500 ms, at most 10
+ * times — a benchmark's own set-up writes meet the API server's throttling too. Anything else
+ * throws with the status and the start of the answer.
+ */
+export async function callUntilAccepted(call: KeepAliveApiClient['call'], method: string, path: string, body?: unknown, contentType?: string): Promise<ApiResponse> {
+  for (let attempt = 0; ; attempt++) {
+    const answer = await call(method, path, body, contentType)
+    if (answer.status >= 200 && answer.status < 300) return answer
+    if ((answer.status === 429 || answer.status >= 500) && attempt < 10) {
+      await new Promise((resolveSleep) => setTimeout(resolveSleep, 500))
+      continue
+    }
+    throw new Error(`${method} ${path}: HTTP ${answer.status} ${answer.text.slice(0, 300)}`)
+  }
+}
+
 /** A keep-alive agent with the admin's client certificate, for ControlPlane.request's `agent`. */
 export function adminAgent(cp: ControlPlane, maxSockets: number): HttpsAgent {
   return new HttpsAgent({ keepAlive: true, maxSockets, ca: cp.caPem, cert: cp.adminCertificate.certPem, key: cp.adminCertificate.keyPem })

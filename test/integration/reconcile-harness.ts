@@ -270,6 +270,9 @@ export async function eventsFor(cp: ControlPlane, ns: string, name: string, reas
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** 0, 1, …, count − 1: the items of a mapLimit over a count. */
+export const indices = (count: number): number[] => Array.from({ length: count }, (_, i) => i)
+
 /** Runs `fn` over `items` with at most `limit` in flight. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length)

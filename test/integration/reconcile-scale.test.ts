@@ -21,7 +21,7 @@ import { createMetrics } from '../../src/metrics.ts'
 import { startControlPlaneForTest, type ControlPlane } from '../harness/controlplane.ts'
 import { waitUntil } from '../harness/pods.ts'
 import { metricValue as registryValue } from '../helpers/fake-clock.ts'
-import { LEASE_NAMESPACE, metricValue, prepareCluster, startReconcilerProcess, waitForLeader } from './reconcile-harness.ts'
+import { indices, LEASE_NAMESPACE, mapLimit, metricValue, prepareCluster, startReconcilerProcess, waitForLeader } from './reconcile-harness.ts'
 
 const NS = 'rc-scale'
 const BOOKMARK_NS = 'rc-bookmark'
@@ -66,14 +66,6 @@ function bulkClient(cp: ControlPlane): { post(path: string, body: unknown): Prom
   }
 }
 
-async function inParallel(count: number, limit: number, fn: (index: number) => Promise<void>): Promise<void> {
-  let next = 0
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      for (let index = next++; index < count; index = next++) await fn(index)
-    }),
-  )
-}
 
 function suspendedJob(ns: string, name: string, labels: Record<string, string>): Record<string, unknown> {
   return {
@@ -118,7 +110,7 @@ t.test('a quiet watch resumes from its bookmark: no relist', async (t) => {
   t.equal(informer.size(), 0)
   // Other Jobs change meanwhile: the resource's resourceVersion moves on without the informer seeing an event.
   const api = bulkClient(cp)
-  await inParallel(5, 5, (i) => api.post(`/apis/batch/v1/namespaces/${BOOKMARK_NS}/jobs`, suspendedJob(BOOKMARK_NS, `unlabelled-${i}`, { app: 'other' })))
+  await mapLimit(indices(5), 5, (i) => api.post(`/apis/batch/v1/namespaces/${BOOKMARK_NS}/jobs`, suspendedJob(BOOKMARK_NS, `unlabelled-${i}`, { app: 'other' })))
   api.close()
   await waitUntil('the server to end the first watch and the informer to watch again', { timeoutMs: 60_000, intervalMs: 100 }, async () => (watchedFrom.length >= 2 ? true : undefined))
   t.ok(bookmarks.length >= 1, `bookmarks received: ${bookmarks.join(', ')}`)
@@ -153,7 +145,7 @@ async function livez(port: number): Promise<number> {
 
 t.test(`the Lease survives resyncs of ${RUNS} AgentRuns + ${RUNS} Jobs with the product's Lease timings`, async (t) => {
   const api = bulkClient(cp)
-  await inParallel(RUNS, 16, async (i) => {
+  await mapLimit(indices(RUNS), 16, async (i) => {
     const name = `run-${String(i).padStart(5, '0')}`
     await api.post(`/apis/agents.proompteng.ai/v1alpha1/namespaces/${NS}/agentruns`, {
       apiVersion: 'agents.proompteng.ai/v1alpha1',
