@@ -33,8 +33,3 @@ export function holdJobTtlInPlace(job: KubeObject): boolean {
   delete spec.ttlSecondsAfterFinished
   return true
 }
-
-/** Whether `job` lacks the hold it should have (it was created without the webhook). */
-export function needsJobTtlHold(job: KubeObject): boolean {
-  return holdJobTtlInPlace(structuredClone(job))
-}
