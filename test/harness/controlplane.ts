@@ -222,7 +222,25 @@ export async function controlPlaneBinDir(options: { node?: boolean } = {}): Prom
 }
 
 /** Starts etcd, kube-apiserver and (by default) kube-controller-manager; resolves once all are ready. */
+/**
+ * Starts etcd, kube-apiserver and kube-controller-manager on free loopback ports. The ports are
+ * free when chosen but not reserved: another process's outgoing connection can take one before
+ * the component binds it (seen once in a CI-sized run, "bind: address already in use"). Such a
+ * start is stopped and retried on new ports, twice at most, when the work directory is ours.
+ */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startControlPlaneOnce(options)
+    } catch (error) {
+      const portTaken = error instanceof Error && /address already in use/.test(error.message)
+      if (!portTaken || options.workDir !== undefined || attempt >= 3) throw error
+      options.log?.(`control plane: a port was taken before its component bound it; starting again on new ports (attempt ${attempt + 1})`)
+    }
+  }
+}
+
+async function startControlPlaneOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   const log = options.log ?? (() => {})
   const timeoutMs = options.startTimeoutMs ?? 90_000
   const startedAt = Date.now()
