@@ -12,6 +12,7 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { freePorts } from '../test/harness/controlplane.ts'
+import { imageNodeFlags } from '../test/harness/image-node-flags.ts'
 import { writeCertificateBundle } from '../src/certs/write.ts'
 import { DEFAULT_BODY_LIMIT } from '../src/server/limits.ts'
 import { agentRun, largeAgentRun, reviewFor, statusWrite } from '../test/helpers/reviews.ts'
@@ -123,7 +124,7 @@ const [runguardPort = 0, metricsPort = 0, floorPort = 0] = await freePorts(3)
 const nodeBin = process.execPath
 const runguard = spawn(
   nodeBin,
-  ['--max-semi-space-size=2', 'dist/src/cli.js', 'webhook', '--port', String(runguardPort), '--host', '127.0.0.1', '--tls-cert', bundle.certPath, '--tls-key', bundle.keyPath, '--metrics-port', String(metricsPort)],
+  [...imageNodeFlags(), 'dist/src/cli.js', 'webhook', '--port', String(runguardPort), '--host', '127.0.0.1', '--tls-cert', bundle.certPath, '--tls-key', bundle.keyPath, '--metrics-port', String(metricsPort)],
   { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env.PATH, RUNGUARD_LOG_LEVEL: 'warn' } },
 )
 const floor = spawn(nodeBin, ['bench/floor-server.ts', String(floorPort), bundle.certPath, bundle.keyPath], { stdio: ['ignore', 'ignore', 'inherit'] })
@@ -215,7 +216,7 @@ const report = `# Benchmarks
 Admission webhook cost, measured by \`npm run bench\` (bench/admission.ts) on ${new Date().toISOString().slice(0, 10)},
 ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}.
 
-Method: one \`runguard webhook\` process (compiled output and \`--max-semi-space-size=2\`, as in the
+Method: one \`runguard webhook\` process (compiled output and \`${imageNodeFlags().join(' ')}\`, as in the
 image; no kube access, so Events are off) and one bare Fastify HTTPS server that only parses the body
 and answers a fixed "allowed" review (the floor), both on loopback with the same certificate.
 c=1 latencies come from a sequential keep-alive client timed with \`process.hrtime\` (3000

@@ -32,6 +32,7 @@ import { Store } from '../src/controller/store.ts'
 import type { KubeObject } from '../src/kube/objects.ts'
 import { transformJob, transformRun } from '../src/reconcile/cache-transforms.ts'
 import { callUntilAccepted, keepAliveApiClient, startControlPlane, type ControlPlane, type KeepAliveApiClient } from '../test/harness/controlplane.ts'
+import { imageNodeFlags } from '../test/harness/image-node-flags.ts'
 import { REPO_ROOT } from '../test/harness/runguard.ts'
 import { indices, mapLimit, metricValue, prepareCluster, sleep, startReconcilerProcess, type ReconcilerProcess } from '../test/integration/reconcile-harness.ts'
 import { writeSection } from './report.ts'
@@ -458,7 +459,7 @@ const floorS = Math.min(f.floorSequentialS, f.floorParallelS)
 const section = `${SECTION}
 
 Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores, Node ${process.version}, the real control plane
-(test/harness/controlplane.ts), \`runguard reconcile\` as a child process (the compiled JavaScript, as the image runs it) with the product's Lease
+(test/harness/controlplane.ts), \`runguard reconcile\` as a child process (the compiled JavaScript with the image's node flags \`${imageNodeFlags().join(' ')}\`, as the image runs it) with the product's Lease
 timings (15 s / 10 s / 2 s) and 4 workers; load average at the end ${f.loadAverage} (1 / 5 / 15 min: the
 machine is shared, so wall-clock figures carry other processes' CPU use). Stored: ${RUNS} AgentRuns with an upstream-like status (Running,
 two conditions, runtimeRef) and ${RUNS} suspended Jobs labelled for them (stored in ${f.storeS.toFixed(0)} s by a keep-alive

@@ -36,6 +36,7 @@ import { writeCertificateBundle } from '../src/certs/write.ts'
 import { loadConfig } from '../src/config.ts'
 import type { Condition } from '../src/kube/objects.ts'
 import { freePorts, startControlPlane, type ControlPlane } from '../test/harness/controlplane.ts'
+import { imageNodeFlags } from '../test/harness/image-node-flags.ts'
 import { CONTROLLER_USER, grantControllerIdentity } from '../test/harness/load.ts'
 import { installCrds, RUNGUARD_NAMESPACE, waitForHttpReady } from '../test/harness/runguard.ts'
 import { agentRun as reviewRun, reviewFor, statusWrite } from '../test/helpers/reviews.ts'
@@ -53,7 +54,7 @@ const NS = 'bench'
 const RUNS = `/apis/agents.proompteng.ai/v1alpha1/namespaces/${NS}/agentruns`
 const CONTROLLER_GROUPS = ['system:serviceaccounts', 'system:serviceaccounts:agents', 'system:authenticated']
 /** The image runs node with these (Dockerfile NODE_OPTIONS); both webhook processes get them. */
-const NODE_FLAGS = ['--max-semi-space-size=2']
+const NODE_FLAGS = imageNodeFlags()
 const STATUS_CONDITION = /^status-write-/
 
 const log = (message: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`)
