@@ -18,7 +18,8 @@
  *   simulates a crash. onStoppedLeading('stopped') follows.
  *
  * The Lease itself is read and written through a LeaseClient (lease-types.ts). This file imports no
- * @kubernetes/client-node, so the webhook can use it (leader.ts adds the client-node default). The `leader` gauge is 1 while leading.
+ * @kubernetes/client-node: the webhook and the reconciler pass restLeaseClient() (the reconciler's
+ * client-node fallback, kubeLeaseClient() in client-node.ts). The `leader` gauge is 1 while leading.
  */
 import { randomUUID } from 'node:crypto'
 import { statusOf } from '../kube/errors.ts'
@@ -50,7 +51,7 @@ export type StoppedReason = 'lost' | 'stopped'
 
 export interface LeaderElectionOptions {
   config: LeaderElectionConfig
-  /** How the Lease is read and written (lease-client.ts on client-node, rest-lease-client.ts on the small REST client). */
+  /** How the Lease is read and written (rest-lease-client.ts on the small REST client; kubeLeaseClient() in client-node.ts on client-node). */
   leaseClient: LeaseClient
   /** This candidate's holderIdentity, unique per process (leaseIdentity()). */
   identity: string

@@ -18,13 +18,12 @@
  * while those are still being handed out. Handlers must not mutate the objects; a throwing handler
  * is logged and does not affect the informer.
  */
-import type { KubeConfig } from '@kubernetes/client-node'
 import type { KubeObject } from '../kube/objects.ts'
 import type { ResourceRef } from '../kube/resources.ts'
 import type { Logger } from '../log.ts'
 import { silentLogger } from '../log.ts'
 import { realClock, type Clock, type TimerHandle } from './clock.ts'
-import { kubeListWatchSource, type KubeListWatchOptions, type ListWatchSource } from './list-watch.ts'
+import type { ListWatchOptions, ListWatchSource, ListWatchSources } from './list-watch.ts'
 import type { InformerMetrics } from './metrics.ts'
 import { Reflector, type RelistReason } from './reflector.ts'
 import { parseLabelSelector } from './selector.ts'
@@ -285,15 +284,16 @@ export class Informer<T extends KubeObject = KubeObject> implements Lister<T> {
 export interface KubeInformerOptions<T extends KubeObject = KubeObject> extends Omit<InformerOptions<T>, 'source' | 'name'> {
   name?: string
   /** How the watches are made (server-side timeout); see list-watch.ts. */
-  watch?: KubeListWatchOptions
+  watch?: ListWatchOptions
 }
 
 /**
- * An informer on a real cluster. A selector cannot OR two labels: for objects carrying either of
- * two labels, use two informers, one per label with the "exists" selector.
+ * An informer on a real cluster, its list+watch from `sources` (restListWatchSources() in
+ * list-watch.ts; client-node's on the fallback). A selector cannot OR two labels: for objects
+ * carrying either of two labels, use two informers, one per label with the "exists" selector.
  */
 export function createKubeInformer<T extends KubeObject = KubeObject>(
-  kubeConfig: KubeConfig,
+  sources: ListWatchSources,
   resource: ResourceRef,
   options: KubeInformerOptions<T> = {},
 ): Informer<T> {
@@ -301,6 +301,6 @@ export function createKubeInformer<T extends KubeObject = KubeObject>(
   return new Informer<T>({
     ...rest,
     name: name ?? (rest.labelSelector ? `${resource.plural}(${rest.labelSelector})` : resource.plural),
-    source: kubeListWatchSource(kubeConfig, resource, watch),
+    source: sources(resource, watch),
   })
 }

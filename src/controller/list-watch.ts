@@ -1,14 +1,18 @@
 /**
  * Where an informer's objects come from: list (paginated) and watch, behind an interface so the
- * informer is unit-tested against a fake source. kubeListWatchSource() is the real one: lists
- * through client-node's generated CustomObjectsApi (any non-core group) and watches through its
- * `Watch` (auth, TLS, streaming, line parsing) — everything above that is ours (reflector.ts):
- * client-node's own ListWatch gives up for good on any error other than 410 and cannot be faked.
+ * informer is unit-tested against a fake source. restListWatchSource() is the real one, over the
+ * lean REST client (src/kube/rest.ts): lists through a keep-alive RestClient, watches through a
+ * RestStreamer (connections of their own). Everything above that is ours (reflector.ts).
+ *
+ * A kubeconfig the REST client does not support (exec plugins, auth providers) falls back to
+ * client-node (kubeListWatchSource() in client-node.ts). Both share what is written here: the
+ * paging loop, the list and watch parameters, and how a watch's end is read. This file must not
+ * import client-node: the reconciler's static module graph does not load it.
  */
-import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node'
-import { requestTimeout } from '../kube/client.ts'
+import { KubeApiError } from '../kube/errors.ts'
 import { isJsonObject, type KubeObject } from '../kube/objects.ts'
 import type { ResourceRef } from '../kube/resources.ts'
+import { StreamIdleTimeoutError, type RestClient, type RestStreamer } from '../kube/rest.ts'
 
 export interface ListWatchScope {
   /** Undefined = all namespaces. */
@@ -30,7 +34,7 @@ export interface WatchEvent {
 }
 
 export interface WatchStream {
-  /** Resolves when the watch ends normally (server closed it, client timeout), rejects on failure. */
+  /** Resolves when the watch ends normally (server closed it, idle timeout, abort), rejects on failure. */
   done: Promise<void>
   abort(): void
 }
@@ -44,84 +48,177 @@ export interface ListWatchSource {
   watch(scope: ListWatchScope & { resourceVersion: string }, onEvent: (event: WatchEvent) => void): WatchStream
 }
 
-const PAGE_SIZE = 500
-const LIST_TIMEOUT_MS = 60_000
+export interface ListWatchOptions {
+  /** Fixed server-side timeout of each watch (the server sends a bookmark 2 s before); default WATCH_TIMEOUT_SECONDS. */
+  watchTimeoutSeconds?: number
+  /** Silence that ends a watch as dead; default WATCH_IDLE_TIMEOUT_MS (the REST source; client-node has its own 30 s). */
+  idleTimeoutMs?: number
+}
+
+/** The sources of one API connection: one per resource (the REST client's, or client-node's). */
+export type ListWatchSources = (resource: ResourceRef, options?: ListWatchOptions) => ListWatchSource
+
+export const PAGE_SIZE = 500
+/** Per list page, from sending to the end of the answer. */
+export const LIST_TIMEOUT_MS = 60_000
+
+/**
+ * Silence on a watch connection after which it is taken as dead (a half-open connection sends
+ * nothing and never fails by itself): the watch ends and resumes from its resourceVersion, as
+ * client-node's Watch does after its own 30 s (the client-node fallback keeps that one).
+ */
+export const WATCH_IDLE_TIMEOUT_MS = 30_000
 
 /**
  * How long the API server keeps each watch open (timeoutSeconds), drawn at random in this range so
- * informers do not reconnect in step. client-go uses 5–10 min, but client-node's Watch aborts a
- * watch that has been silent for 30 s, and the API server sends a quiet watch its BOOKMARK only
- * once a minute — or 2 s before the watch's own timeout. With 5–10 min every quiet watch was cut
- * before its bookmark came, resumed from the list's resourceVersion and, once that was compacted
- * away, relisted (the empty Job informer's 6 relists in 20 minutes). Ending each watch before 30 s
- * makes the server send the bookmark first, and keeps client-node's 30 s dead-connection check.
+ * informers do not reconnect in step. client-go uses 5–10 min, but a quiet watch gets its BOOKMARK
+ * from the API server only once a minute — or 2 s before the watch's own timeout — and a watch
+ * silent for WATCH_IDLE_TIMEOUT_MS (30 s; client-node's Watch on the fallback: the same) is cut as
+ * dead. With 5–10 min every quiet watch was cut before its bookmark came, resumed from the list's
+ * resourceVersion and, once that was compacted away, relisted (the empty Job informer's 6 relists
+ * in 20 minutes). Ending each watch before 30 s makes the server send the bookmark first, so a
+ * healthy quiet connection is never silent for 30 s, and a dead one is still noticed within 30 s.
  */
 export const WATCH_TIMEOUT_SECONDS = { min: 20, max: 28 } as const
 
-export interface KubeListWatchOptions {
-  /** Fixed server-side timeout of each watch (the server sends a bookmark 2 s before); default WATCH_TIMEOUT_SECONDS. */
-  watchTimeoutSeconds?: number
+/** `/apis/group/version[/namespaces/ns]/plural`, or `/api/version/…` for the core group. */
+export function collectionPath(resource: ResourceRef, namespace?: string): string {
+  const base = resource.group === '' ? `/api/${resource.version}` : `/apis/${resource.group}/${resource.version}`
+  return `${base}${namespace === undefined ? '' : `/namespaces/${encodeURIComponent(namespace)}`}/${resource.plural}`
 }
 
-/** List via the generated CustomObjectsApi (any non-core group), watch via client-node's Watch. */
-export function kubeListWatchSource(kubeConfig: KubeConfig, resource: ResourceRef, options: KubeListWatchOptions = {}): ListWatchSource {
-  if (resource.group === '') throw new Error(`kubeListWatchSource: core-group resource ${resource.plural} is not supported`)
-  const api = kubeConfig.makeApiClient(CustomObjectsApi)
-  const watcher = new Watch(kubeConfig)
-  const { group, version, plural } = resource
+export type QueryParams = Record<string, string | number | boolean | undefined>
 
+export interface ListPageParams {
+  limit: number
+  labelSelector?: string
+  continue?: string
+}
+
+/** The query of one list page. */
+export function listPageParams({ labelSelector }: ListWatchScope, continueToken: string | undefined): ListPageParams {
+  return { limit: PAGE_SIZE, ...(labelSelector ? { labelSelector } : {}), ...(continueToken ? { continue: continueToken } : {}) }
+}
+
+/** The query of one watch (without `watch=true`): bookmarks on, a server-side timeout drawn from WATCH_TIMEOUT_SECONDS. */
+export function watchParams(
+  { labelSelector, resourceVersion }: ListWatchScope & { resourceVersion: string },
+  options: ListWatchOptions,
+  random: () => number = Math.random,
+): QueryParams {
+  const { min, max } = WATCH_TIMEOUT_SECONDS
   return {
-    async list({ namespace, labelSelector }, transform) {
-      const items: KubeObject[] = []
-      let resourceVersion = ''
-      let continueToken: string | undefined
-      do {
-        const common = { group, version, plural, limit: PAGE_SIZE, ...(labelSelector ? { labelSelector } : {}), ...(continueToken ? { _continue: continueToken } : {}) }
-        const page: unknown =
-          namespace === undefined
-            ? await api.listClusterCustomObject(common, requestTimeout(LIST_TIMEOUT_MS))
-            : await api.listNamespacedCustomObject({ ...common, namespace }, requestTimeout(LIST_TIMEOUT_MS))
-        if (!isJsonObject(page) || !Array.isArray(page.items)) throw new Error(`list ${plural}: response is not a list`)
-        for (const item of page.items) if (isKubeObject(item)) items.push(transform ? transform(item) : item)
-        const metadata = isJsonObject(page.metadata) ? page.metadata : {}
-        resourceVersion = typeof metadata.resourceVersion === 'string' ? metadata.resourceVersion : ''
-        continueToken = typeof metadata.continue === 'string' && metadata.continue !== '' ? metadata.continue : undefined
-      } while (continueToken)
-      return { items, resourceVersion, ...(transform ? { transformed: true } : {}) }
+    resourceVersion,
+    allowWatchBookmarks: true,
+    timeoutSeconds: options.watchTimeoutSeconds ?? min + Math.floor(random() * (max - min + 1)),
+    ...(labelSelector ? { labelSelector } : {}),
+  }
+}
+
+/** `key=value&…`, undefined values left out. */
+export function queryString(params: QueryParams): string {
+  return Object.entries(params)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(String(value))}`)
+    .join('&')
+}
+
+/**
+ * The paging loop: asks for pages (`fetchPage(continueToken)`, the decoded list) until the server
+ * gives no continue token, applying `transform` to each page's items as it arrives. The
+ * resourceVersion is the last page's (they are all the same snapshot).
+ */
+export async function listAllPages(
+  what: string,
+  fetchPage: (continueToken: string | undefined) => Promise<unknown>,
+  transform?: (obj: KubeObject) => KubeObject,
+): Promise<ListResult> {
+  const items: KubeObject[] = []
+  let resourceVersion = ''
+  let continueToken: string | undefined
+  do {
+    const page = await fetchPage(continueToken)
+    if (!isJsonObject(page) || !Array.isArray(page.items)) throw new Error(`${what}: response is not a list`)
+    for (const item of page.items) if (isKubeObject(item)) items.push(transform ? transform(item) : item)
+    const metadata = isJsonObject(page.metadata) ? page.metadata : {}
+    resourceVersion = typeof metadata.resourceVersion === 'string' ? metadata.resourceVersion : ''
+    continueToken = typeof metadata.continue === 'string' && metadata.continue !== '' ? metadata.continue : undefined
+  } while (continueToken)
+  return { items, resourceVersion, ...(transform ? { transformed: true } : {}) }
+}
+
+/**
+ * How a watch ended, as the reflector reads it: our own abort, or the client's idle timeout (a
+ * silent, presumably dead connection) is a normal end — the reflector resumes from its
+ * resourceVersion; anything else (an HTTP status, a network error) is the failure it was.
+ */
+export function watchEnd(done: Promise<void>, aborted: () => boolean, isIdleTimeout: (err: unknown) => boolean): Promise<void> {
+  return done.then(undefined, (err: unknown) => {
+    if (aborted() || isIdleTimeout(err)) return
+    throw err
+  })
+}
+
+/** One line of a watch stream as a WatchEvent; a line that is not a watch event ends the watch as a failure. */
+export function parseWatchLine(line: string, what: string): WatchEvent {
+  let event: unknown
+  try {
+    event = JSON.parse(line)
+  } catch {
+    throw new Error(`${what}: a line that is not JSON: ${line.slice(0, 100)}`)
+  }
+  if (!isJsonObject(event) || typeof event.type !== 'string') throw new Error(`${what}: a line that is not a watch event: ${line.slice(0, 100)}`)
+  return { type: event.type, object: event.object }
+}
+
+/**
+ * The list+watch of `resource` through the lean REST client: lists page by page through `client`
+ * (a keep-alive pool; give it LIST_TIMEOUT_MS and room for a page of 500 objects), watches through
+ * `streamer` (a connection per watch, WATCH_IDLE_TIMEOUT_MS of silence ends it). Any group,
+ * the core group included.
+ */
+export function restListWatchSource(client: RestClient, streamer: RestStreamer, resource: ResourceRef, options: ListWatchOptions = {}): ListWatchSource {
+  return {
+    async list(scope, transform) {
+      const path = collectionPath(resource, scope.namespace)
+      const what = `list ${resource.plural}${scope.namespace === undefined ? '' : ` in ${scope.namespace}`}`
+      return listAllPages(
+        what,
+        async (continueToken) => {
+          let response
+          try {
+            response = await client.request('GET', `${path}?${queryString({ ...listPageParams(scope, continueToken) })}`)
+          } catch (err) {
+            throw KubeApiError.from(err, what)
+          }
+          if (response.status !== 200) throw KubeApiError.fromResponse(what, response.status, response.body)
+          return response.body
+        },
+        transform,
+      )
     },
 
-    watch({ namespace, labelSelector, resourceVersion }, onEvent) {
-      const path = `/apis/${group}/${version}${namespace === undefined ? '' : `/namespaces/${encodeURIComponent(namespace)}`}/${plural}`
-      const params: Record<string, string | number | boolean | undefined> = {
-        resourceVersion,
-        allowWatchBookmarks: true,
-        timeoutSeconds: options.watchTimeoutSeconds ?? WATCH_TIMEOUT_SECONDS.min + Math.floor(Math.random() * (WATCH_TIMEOUT_SECONDS.max - WATCH_TIMEOUT_SECONDS.min + 1)),
-        labelSelector: labelSelector || undefined,
-      }
-      let controller: AbortController | undefined
+    watch(scope, onEvent) {
+      const what = `watch ${resource.plural}${scope.namespace === undefined ? '' : ` in ${scope.namespace}`}`
+      const query = queryString({ watch: true, ...watchParams(scope, options) })
       let aborted = false
-      const done = new Promise<void>((resolve, reject) => {
-        const finish = (err: unknown): void => {
-          // Our own abort, or client-node's 30 s inactivity timeout: a normal end, resume from the resourceVersion.
-          if (aborted || !err || (err instanceof Error && err.name === 'TimeoutError')) resolve()
-          else reject(err)
-        }
-        watcher
-          .watch(path, params, (type: string, object: unknown) => onEvent({ type, object }), finish)
-          .then((c) => {
-            controller = c
-            if (aborted) c.abort()
-          }, reject)
+      const stream = streamer.stream(`${collectionPath(resource, scope.namespace)}?${query}`, (line) => onEvent(parseWatchLine(line, what)), {
+        idleTimeoutMs: options.idleTimeoutMs ?? WATCH_IDLE_TIMEOUT_MS,
       })
       return {
-        done,
+        done: watchEnd(stream.done, () => aborted, (err) => err instanceof StreamIdleTimeoutError),
         abort() {
           aborted = true
-          controller?.abort()
+          stream.abort()
         },
       }
     },
   }
+}
+
+/** restListWatchSource() for any resource, over one client and one streamer. */
+export function restListWatchSources(client: RestClient, streamer: RestStreamer): ListWatchSources {
+  return (resource, options) => restListWatchSource(client, streamer, resource, options)
 }
 
 /** An object with a name: what list items and watch events must be to enter a cache. */

@@ -1,8 +1,10 @@
 /**
- * The reconciler's Event transport: a thin adapter over @kubernetes/client-node v2's EventsV1Api
- * and CoreV1Api; what they throw becomes an EventTransportError (a client-node ApiException keeps
- * its status and Status body). Kept apart from transport.ts so that the webhook, which sends
- * Events through restEventTransport(), never loads client-node (~85 MiB RSS).
+ * The reconciler's Event transport on its client-node fallback (a kubeconfig the lean REST client
+ * does not support; otherwise it sends Events through restEventTransport()): a thin adapter over
+ * @kubernetes/client-node v2's EventsV1Api and CoreV1Api; what they throw becomes an
+ * EventTransportError (a client-node ApiException keeps its status and Status body). Kept apart
+ * from transport.ts, and reached only through a dynamic import, so that neither the webhook nor
+ * the reconciler loads client-node (~85 MiB RSS) otherwise.
  */
 import {
   CoreV1Api,

@@ -1,8 +1,9 @@
 /**
  * How Events reach the API server: four calls, nothing else, so the recorder can be tested against
  * a fake (test/unit/events/fake-transport.ts). Two real ones: restEventTransport() here, over the
- * small REST client in src/kube/rest.ts (the webhook, which must not load @kubernetes/client-node:
- * ~85 MiB), and kubeEventTransport() in kube-transport.ts over client-node (the reconciler).
+ * small REST client in src/kube/rest.ts (the webhook and the reconciler, which must not load
+ * @kubernetes/client-node: ~85 MiB), and kubeEventTransport() in kube-transport.ts over
+ * client-node (the reconciler's fallback for a kubeconfig the REST client does not support).
  * Nothing in this file may import client-node at run time.
  *
  * Bodies are plain JSON with RFC 3339 strings for times. Every failure is an EventTransportError, the
@@ -109,7 +110,7 @@ export function toTransportError(err: unknown, what: string): EventTransportErro
 
 const MERGE_PATCH = 'application/merge-patch+json'
 
-/** The webhook's transport: plain REST calls through src/kube/rest.ts. */
+/** The webhook's and the reconciler's transport: plain REST calls through src/kube/rest.ts. */
 export function restEventTransport(client: RestClient): EventTransport {
   const call = async (what: string, method: string, path: string, body: unknown, contentType?: string): Promise<unknown> => {
     let response

@@ -1,7 +1,7 @@
 /**
  * Where runguard's Kubernetes credentials come from: one resolver for the webhook's small REST
- * client (rest.ts) and the reconciler's client-node (client.ts). It must not import client-node:
- * the webhook loads this file.
+ * client (rest.ts) and the reconciler's client-node fallback (client.ts). It must not import
+ * client-node: the webhook and the reconciler load this file.
  *
  * Order, as controller-runtime's GetConfig (without ~/.kube/config): the files given explicitly
  * (--kubeconfig), else the KUBECONFIG list, else the in-cluster service account

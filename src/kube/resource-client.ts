@@ -5,15 +5,13 @@
  * included, as plain JSON):
  * - restResourceClient(): over the lean keep-alive REST client (rest.ts), normally wrapped in
  *   the adaptive limiter (limited-rest.ts) — what the reconciler uses;
- * - kubeResourceClient(): over client-node's CustomObjectsApi, for kubeconfigs the REST client
- *   does not support (exec plugins, auth providers).
+ * - kubeResourceClient() (src/kube/client.ts): over client-node's CustomObjectsApi, for
+ *   kubeconfigs the REST client does not support (exec plugins, auth providers).
  *
  * Every failure is a KubeApiError (errors.ts) with the HTTP status (undefined when no answer came:
  * network error, timeout) and the Kubernetes Status reason, its message prefixed by the call.
  */
-import { CustomObjectsApi, PatchStrategy, type KubeConfig } from '@kubernetes/client-node'
-import { requestTimeout } from './client.ts'
-import { KubeApiError, statusOf } from './errors.ts'
+import { KubeApiError } from './errors.ts'
 import { isJsonObject, type JsonObject, type KubeObject } from './objects.ts'
 import type { ResourceRef } from './resources.ts'
 import type { RestClient, RestResponse } from './rest.ts'
@@ -50,70 +48,8 @@ export interface ResourceClient {
   delete(resource: ResourceRef, namespace: string, name: string, options?: DeleteOptions): Promise<DeleteResult>
 }
 
-function describe(resource: ResourceRef, namespace: string, name: string): string {
+export function describe(resource: ResourceRef, namespace: string, name: string): string {
   return `${resource.kind} ${namespace}/${name}`
-}
-
-/** The real ResourceClient; each call gives up after `timeoutMs` (default 15 s). */
-export function kubeResourceClient(kubeConfig: KubeConfig, timeoutMs = 15_000): ResourceClient {
-  const api = kubeConfig.makeApiClient(CustomObjectsApi)
-  const address = (resource: ResourceRef) => ({ group: resource.group, version: resource.version, plural: resource.plural })
-  return {
-    async get(resource, namespace, name) {
-      try {
-        const obj: unknown = await api.getNamespacedCustomObject({ ...address(resource), namespace, name }, requestTimeout(timeoutMs))
-        return isJsonObject(obj) ? (obj as KubeObject) : undefined
-      } catch (err) {
-        if (statusOf(err) === 404) return undefined
-        throw KubeApiError.from(err, `get ${describe(resource, namespace, name)}`)
-      }
-    },
-    async mergePatch(resource, namespace, name, patch) {
-      try {
-        const obj: unknown = await api.patchNamespacedCustomObject({ ...address(resource), namespace, name, body: patch }, requestTimeout(timeoutMs, PatchStrategy.MergePatch))
-        return isJsonObject(obj) ? (obj as KubeObject) : undefined
-      } catch (err) {
-        if (statusOf(err) === 404) return undefined
-        throw KubeApiError.from(err, `patch ${describe(resource, namespace, name)}`)
-      }
-    },
-    async replaceStatus(resource, obj) {
-      const namespace = obj.metadata?.namespace ?? ''
-      const name = obj.metadata?.name ?? ''
-      try {
-        const updated: unknown = await api.replaceNamespacedCustomObjectStatus({ ...address(resource), namespace, name, body: obj }, requestTimeout(timeoutMs))
-        return isJsonObject(updated) ? (updated as KubeObject) : obj
-      } catch (err) {
-        throw KubeApiError.from(err, `update status of ${describe(resource, namespace, name)}`)
-      }
-    },
-    async delete(resource, namespace, name, opts = {}) {
-      try {
-        const answer: unknown = await api.deleteNamespacedCustomObject(
-          {
-            ...address(resource),
-            namespace,
-            name,
-            // The API server reads DeleteOptions from the body when there is one and then ignores
-            // the query parameters, so everything goes in the body (a Job deleted without
-            // propagationPolicy orphans its pods: batch/v1's legacy default).
-            body: {
-              ...(opts.propagationPolicy ? { propagationPolicy: opts.propagationPolicy } : {}),
-              ...(opts.uid ? { preconditions: { uid: opts.uid } } : {}),
-            },
-          },
-          requestTimeout(timeoutMs),
-        )
-        return deleteResultOf(answer)
-      } catch (err) {
-        const code = statusOf(err)
-        if (code === 404) return 'absent'
-        // A failed uid precondition: the object of that name is a newer one, not ours to delete.
-        if (code === 409 && opts.uid) return 'absent'
-        throw KubeApiError.from(err, `delete ${describe(resource, namespace, name)}`)
-      }
-    },
-  }
 }
 
 /** `/apis/group/version/namespaces/ns/plural[/name]`. */

@@ -1,9 +1,11 @@
 /**
  * A small Kubernetes REST client over one keep-alive connection pool: the webhook sends its
  * Events through it (importing @kubernetes/client-node costs ~85 MiB RSS by itself, most of the
- * webhook's 100 MiB budget), and the reconciler makes its writes through it (resource-client.ts:
- * a call through client-node's generated API costs several times the client CPU of a plain
- * keep-alive request). Nothing here may import client-node (that lives in client.ts).
+ * webhook's 100 MiB budget), and the reconciler makes every call through it — lists, watches
+ * (the streamer below), the Lease, Events, its reads and writes (reconciler-api.ts; a call through
+ * client-node's generated API also costs several times the client CPU of a plain keep-alive
+ * request). Nothing here may import client-node (that lives in client.ts, the reconciler's
+ * fallback for kubeconfigs this client refuses).
  *
  * Credentials come from the shared resolver (kubeconfig.ts). From the current context it takes the
  * cluster's server, CA (file or data), insecure-skip-tls-verify and tls-server-name, and the user's
@@ -178,6 +180,8 @@ export interface RestClientOptions {
   timeoutMs?: number
   /** Connections kept to the API server at most; default 4. */
   maxSockets?: number
+  /** A larger answer is an error; default 4 MiB (an informer's list pages need more). */
+  maxResponseBytes?: number
   /** Clock for token re-reads (tests). */
   now?: () => number
 }
@@ -196,6 +200,7 @@ function agentFor(config: RestConfig, secure: boolean, pool: { keepAlive: boolea
 
 export function createRestClient(config: RestConfig, options: RestClientOptions = {}): RestClient {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const maxResponseBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES
   const url = new URL(config.server)
   const secure = url.protocol === 'https:'
   const agent = agentFor(config, secure, { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS })
@@ -224,8 +229,8 @@ export function createRestClient(config: RestConfig, options: RestClientOptions 
         let size = 0
         res.on('data', (chunk: Buffer) => {
           size += chunk.length
-          if (size > MAX_RESPONSE_BYTES) {
-            req.destroy(new Error(`${method} ${path}: response larger than ${MAX_RESPONSE_BYTES} bytes`))
+          if (size > maxResponseBytes) {
+            req.destroy(new Error(`${method} ${path}: response larger than ${maxResponseBytes} bytes`))
             return
           }
           chunks.push(chunk)
@@ -274,6 +279,11 @@ export function createRestClient(config: RestConfig, options: RestClientOptions 
       agent.destroy()
     },
   }
+}
+
+/** A stream ended because nothing arrived for its idle timeout (a dead or half-open connection). */
+export class StreamIdleTimeoutError extends Error {
+  override name = 'StreamIdleTimeoutError'
 }
 
 class StaleConnectionError extends Error {
@@ -354,7 +364,7 @@ export interface RestStream {
   /**
    * Resolves when the server ends a 200 response, or when abort() was called; rejects with a
    * KubeApiError carrying the status for any other status (the body read, up to 64 KiB), or on a
-   * network error, or when no byte arrived for `idleTimeoutMs`.
+   * network error, or when no byte arrived for `idleTimeoutMs` (a StreamIdleTimeoutError).
    */
   done: Promise<void>
   abort(): void
@@ -420,7 +430,7 @@ export function createRestStreamer(config: RestConfig, options: RestStreamerOpti
           let timer = setTimeout(() => req?.destroy(new Error(`GET ${path}: no response within ${connectTimeoutMs} ms`)), connectTimeoutMs)
           const idle = (): void => {
             clearTimeout(timer)
-            timer = setTimeout(() => req?.destroy(new Error(`GET ${path}: nothing received for ${idleMs} ms`)), idleMs)
+            timer = setTimeout(() => req?.destroy(new StreamIdleTimeoutError(`GET ${path}: nothing received for ${idleMs} ms`)), idleMs)
           }
           // Settled once: by the end of the answer, or by a failure before it.
           let ended = false

@@ -13,10 +13,10 @@
  * Every informer keeps only what the reconciler reads (cache-transforms.ts) and counts its
  * relists (runguard_informer_relists_total).
  */
-import type { KubeConfig } from '@kubernetes/client-node'
 import type { Config } from '../config.ts'
 import { Controller } from '../controller/controller.ts'
 import { createKubeInformer, type CacheTransform, type Informer } from '../controller/informer.ts'
+import type { ListWatchSources } from '../controller/list-watch.ts'
 import type { InformerMetrics } from '../controller/metrics.ts'
 import type { KubeObject } from '../kube/objects.ts'
 import type { ResourceClient } from '../kube/resource-client.ts'
@@ -41,7 +41,7 @@ export interface RunguardInformers {
 }
 
 export function createRunguardInformers(
-  kubeConfig: KubeConfig,
+  sources: ListWatchSources,
   config: Pick<Config, 'namespaces' | 'resyncSeconds'>,
   options: { workflowsServed: boolean; logger: Logger; metrics?: InformerMetrics },
 ): RunguardInformers {
@@ -52,9 +52,9 @@ export function createRunguardInformers(
     ...(options.metrics ? { metrics: options.metrics } : {}),
   }
   const byLabel = (resource: ResourceRef, transform: CacheTransform) =>
-    JOB_RUN_LABELS.map((label) => createKubeInformer<KubeObject>(kubeConfig, resource, { ...common, labelSelector: label, transform }))
+    JOB_RUN_LABELS.map((label) => createKubeInformer<KubeObject>(sources, resource, { ...common, labelSelector: label, transform }))
   return {
-    runs: Object.fromEntries(RUN_KINDS.map((kind) => [kind.kind, createKubeInformer<KubeObject>(kubeConfig, kind, { ...common, transform: transformRun })])) as Record<RunKindName, Informer>,
+    runs: Object.fromEntries(RUN_KINDS.map((kind) => [kind.kind, createKubeInformer<KubeObject>(sources, kind, { ...common, transform: transformRun })])) as Record<RunKindName, Informer>,
     jobs: byLabel(JOB_RESOURCE, transformJob),
     workflows: options.workflowsServed ? byLabel(WORKFLOW_RESOURCE, transformWorkflow) : [],
   }

@@ -6,14 +6,17 @@
  * - an informer on batch/v1 Jobs with an "exists" label selector sees add/update/delete from
  *   kubectl, ignores unlabelled Jobs, and keeps working across a kube-apiserver restart;
  * - discovery: apiResourceExists().
+ * All of it through the lean REST client, as the reconciler makes these calls.
  */
-import { KubeConfig } from '@kubernetes/client-node'
 import t from 'tap'
 import { LABEL_AGENT_RUN } from '../../src/kube/run-kinds.ts'
 import type { KubeObject } from '../../src/kube/objects.ts'
 import { createKubeInformer } from '../../src/controller/informer.ts'
-import { runLeaderElection, type LeaderElectionConfig, type LeaderElector, type StoppedReason } from '../../src/controller/leader.ts'
-import { apiResourceExists } from '../../src/kube/discovery.ts'
+import { startLeaseElection, type LeaderElectionConfig, type LeaderElector, type StoppedReason } from '../../src/controller/elector.ts'
+import { restListWatchSources } from '../../src/controller/list-watch.ts'
+import { restLeaseClient } from '../../src/controller/rest-lease-client.ts'
+import { apiResourceExists, restApiResources } from '../../src/kube/discovery.ts'
+import { createRestClient, createRestStreamer, loadRestConfig, type RestConfig } from '../../src/kube/rest.ts'
 import { JOB_RESOURCE } from '../../src/kube/resources.ts'
 import { startControlPlane, type ControlPlane } from '../harness/controlplane.ts'
 
@@ -30,10 +33,8 @@ async function waitUntil(what: string, predicate: () => boolean | Promise<boolea
   return Date.now() - started
 }
 
-function kubeConfigFor(cp: ControlPlane): KubeConfig {
-  const kc = new KubeConfig()
-  kc.loadFromFile(cp.kubeconfigPath)
-  return kc
+function restConfigFor(cp: ControlPlane): RestConfig {
+  return loadRestConfig({}, cp.kubeconfigPath)!
 }
 
 interface Candidate {
@@ -42,12 +43,12 @@ interface Candidate {
   stopped: StoppedReason[]
 }
 
-/** Each candidate has its own KubeConfig (own HTTP agent), as separate processes would. */
+/** Each candidate has its own REST client (own HTTP agent), as separate processes would. */
 function candidate(cp: ControlPlane, name: string): Candidate {
   const stopped: StoppedReason[] = []
-  const elector = runLeaderElection({
+  const elector = startLeaseElection({
     config,
-    kubeConfig: kubeConfigFor(cp),
+    leaseClient: restLeaseClient(createRestClient(restConfigFor(cp), { timeoutMs: config.renewDeadlineSeconds * 1000 }), config.namespace, config.name),
     identity: `${name}_${Math.random().toString(16).slice(2, 10)}`,
     onStartedLeading: () => {},
     onStoppedLeading: (reason) => void stopped.push(reason),
@@ -146,7 +147,9 @@ t.test('leader election and informers on a real control plane', async (t) => {
   })
 
   await t.test('discovery', async (t) => {
-    const kc = kubeConfigFor(cp)
+    const client = createRestClient(restConfigFor(cp))
+    t.teardown(() => client.close())
+    const kc = restApiResources(client)
     t.equal(await apiResourceExists(kc, 'batch', 'v1', 'jobs'), true, 'batch/v1 jobs')
     t.equal(await apiResourceExists(kc, 'batch', 'v1', 'cronjobs'), true)
     t.equal(await apiResourceExists(kc, 'batch', 'v1', 'nonsense'), false, 'unknown plural')
@@ -165,7 +168,13 @@ t.test('leader election and informers on a real control plane', async (t) => {
     await cp.apply(job('before-start', { [LABEL_AGENT_RUN]: 'run-0' }))
 
     const events: string[] = []
-    const informer = createKubeInformer<KubeObject>(kubeConfigFor(cp), JOB_RESOURCE, {
+    const client = createRestClient(restConfigFor(cp), { timeoutMs: 60_000 })
+    const streamer = createRestStreamer(restConfigFor(cp))
+    t.teardown(() => {
+      streamer.close()
+      client.close()
+    })
+    const informer = createKubeInformer<KubeObject>(restListWatchSources(client, streamer), JOB_RESOURCE, {
       labelSelector: LABEL_AGENT_RUN,
       namespaces: [namespace],
       resyncMs: 0,

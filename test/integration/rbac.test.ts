@@ -29,14 +29,15 @@ import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node'
 import t from 'tap'
 import YAML from 'yaml'
 import { EventRecorder } from '../../src/events/recorder.ts'
-import { kubeEventTransport } from '../../src/events/kube-transport.ts'
 import { JOB_RUN_LABELS, RUN_KINDS } from '../../src/kube/run-kinds.ts'
 import { silentLogger } from '../../src/log.ts'
 import { statusOf } from '../../src/kube/errors.ts'
-import { kubeResourceClient } from '../../src/kube/resource-client.ts'
+import { kubeLeaseClient, kubeListWatchSources } from '../../src/controller/client-node.ts'
+import { kubeEventTransport } from '../../src/events/kube-transport.ts'
+import { kubeApiResources, kubeResourceClient } from '../../src/kube/client.ts'
 import { createMetrics } from '../../src/metrics.ts'
 import { createKubeInformer, type Informer } from '../../src/controller/informer.ts'
-import { runLeaderElection, type LeaderElectionConfig, type StoppedReason } from '../../src/controller/leader.ts'
+import { startLeaseElection, type LeaderElectionConfig, type StoppedReason } from '../../src/controller/elector.ts'
 import { apiResourceExists } from '../../src/kube/discovery.ts'
 import { JOB_RESOURCE, WORKFLOW_RESOURCE } from '../../src/kube/resources.ts'
 import { writeCertificateBundle } from '../../src/certs/write.ts'
@@ -418,11 +419,17 @@ t.test('RBAC: the ServiceAccount can do what each container needs and nothing el
     const config: LeaderElectionConfig = { namespace: NAMESPACE, name: LEASE, durationSeconds: 4, renewDeadlineSeconds: 3, retryPeriodSeconds: 1 }
     const identity = 'runguard-rbac-test'
     const stopped: StoppedReason[] = []
-    const elector = runLeaderElection({ config, identity, kubeConfig: kubeConfig(), onStartedLeading: () => {}, onStoppedLeading: (reason) => void stopped.push(reason) })
-    const other = runLeaderElection({
+    const elector = startLeaseElection({
+      config,
+      identity,
+      leaseClient: kubeLeaseClient(kubeConfig(), config.namespace, config.name),
+      onStartedLeading: () => {},
+      onStoppedLeading: (reason) => void stopped.push(reason),
+    })
+    const other = startLeaseElection({
       config: { ...config, name: 'someone-else' },
       identity,
-      kubeConfig: kubeConfig(),
+      leaseClient: kubeLeaseClient(kubeConfig(), config.namespace, 'someone-else'),
       onStartedLeading: () => {},
       onStoppedLeading: () => {},
     })
@@ -441,8 +448,8 @@ t.test('RBAC: the ServiceAccount can do what each container needs and nothing el
   })
 
   await t.test('informers (list+watch) on the run kinds, run Jobs and Workflows, cluster-wide, as the ServiceAccount', async (t) => {
-    const kc = kubeConfig()
-    t.equal(await apiResourceExists(kc, WORKFLOW_RESOURCE.group, WORKFLOW_RESOURCE.version, WORKFLOW_RESOURCE.plural), true, 'discovery of argoproj.io/v1alpha1')
+    const kc = kubeListWatchSources(kubeConfig())
+    t.equal(await apiResourceExists(kubeApiResources(kubeConfig()), WORKFLOW_RESOURCE.group, WORKFLOW_RESOURCE.version, WORKFLOW_RESOURCE.plural), true, 'discovery of argoproj.io/v1alpha1')
     const informers: Informer[] = [
       ...RUN_KINDS.map((kind) => createKubeInformer(kc, kind)),
       ...JOB_RUN_LABELS.map((label) => createKubeInformer(kc, JOB_RESOURCE, { labelSelector: label })),
@@ -582,7 +589,7 @@ t.test('RBAC: the ServiceAccount can do what each container needs and nothing el
     for (const { label, answer } of await ask(cp, questionsFor(elsewhere, () => 'default'))) t.equal(answer, 'no', `refused: ${label.replace(' in default', ' in default (not watched)')}`)
     for (const { label, answer } of await ask(cp, questionsFor(elsewhere, () => undefined))) t.equal(answer, 'no', `refused: ${label}`)
 
-    const informer = createKubeInformer(kubeConfig(), RUN_KINDS[0]!, { namespaces: [WORKLOAD_NAMESPACE] })
+    const informer = createKubeInformer(kubeListWatchSources(kubeConfig()), RUN_KINDS[0]!, { namespaces: [WORKLOAD_NAMESPACE] })
     t.teardown(() => informer.stop())
     informer.start()
     await informer.waitForSync(AbortSignal.timeout(20_000)).then(

@@ -12,10 +12,10 @@
  *    macrotask, so no scrape could ever see a resync's backlog: that assertion fails without it.
  */
 import { Agent, request } from 'node:https'
-import { KubeConfig } from '@kubernetes/client-node'
 import t from 'tap'
 import { Informer } from '../../src/controller/informer.ts'
-import { kubeListWatchSource, type ListWatchSource } from '../../src/controller/list-watch.ts'
+import { restListWatchSource, type ListWatchSource } from '../../src/controller/list-watch.ts'
+import { createRestClient, createRestStreamer, loadRestConfig } from '../../src/kube/rest.ts'
 import { JOB_RESOURCE } from '../../src/kube/resources.ts'
 import { createMetrics } from '../../src/metrics.ts'
 import { startControlPlaneForTest, type ControlPlane } from '../harness/controlplane.ts'
@@ -77,10 +77,15 @@ function suspendedJob(ns: string, name: string, labels: Record<string, string>):
 }
 
 t.test('a quiet watch resumes from its bookmark: no relist', async (t) => {
-  const kubeConfig = new KubeConfig()
-  kubeConfig.loadFromFile(cp.kubeconfigPath)
+  const restConfig = loadRestConfig({}, cp.kubeconfigPath)!
+  const client = createRestClient(restConfig)
+  const streamer = createRestStreamer(restConfig)
+  t.teardown(() => {
+    streamer.close()
+    client.close()
+  })
   // A short server-side timeout: the API server sends the bookmark 2 s before it ends the watch.
-  const real = kubeListWatchSource(kubeConfig, JOB_RESOURCE, { watchTimeoutSeconds: 6 })
+  const real = restListWatchSource(client, streamer, JOB_RESOURCE, { watchTimeoutSeconds: 6 })
   const listedAt: string[] = []
   const watchedFrom: string[] = []
   const bookmarks: string[] = []

@@ -2,7 +2,7 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { KubeConfig, Watch } from '@kubernetes/client-node'
-import { WATCH_TIMEOUT_SECONDS } from '../../../src/controller/list-watch.ts'
+import { WATCH_IDLE_TIMEOUT_MS, WATCH_TIMEOUT_SECONDS } from '../../../src/controller/list-watch.ts'
 import { matchesLabelSelector } from '../../../src/controller/selector.ts'
 import { Store } from '../../../src/controller/store.ts'
 import type { KubeObject } from '../../../src/kube/objects.ts'
@@ -72,7 +72,8 @@ t.test('a label change moves an object between index entries', async (t) => {
   t.equal(store.list('a').length, 0)
 })
 
-t.test("every watch ends (after its bookmark) before client-node's inactivity timeout cuts it", async (t) => {
+t.test("every watch ends (after its bookmark) before the idle timeout cuts it: the REST watch's, and client-node's on the fallback", async (t) => {
+  t.ok(WATCH_TIMEOUT_SECONDS.max * 1000 < WATCH_IDLE_TIMEOUT_MS, `${WATCH_TIMEOUT_SECONDS.max} s < ${WATCH_IDLE_TIMEOUT_MS} ms`)
   const inactivityMs: unknown = Reflect.get(new Watch(new KubeConfig()), 'requestTimeoutMs')
   t.equal(typeof inactivityMs, 'number', "client-node's Watch still has its inactivity timeout")
   t.ok(WATCH_TIMEOUT_SECONDS.max * 1000 < (inactivityMs as number), `${WATCH_TIMEOUT_SECONDS.max} s < ${inactivityMs} ms`)

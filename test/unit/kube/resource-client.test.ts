@@ -1,14 +1,14 @@
 /**
- * src/kube/resource-client.ts over client-node, built by src/kube/client.ts from a kubeconfig,
+ * kubeResourceClient() (src/kube/client.ts, the client-node fallback), built from a kubeconfig,
  * against a local HTTPS API server: the four calls, their paths and bodies, what each answer
  * becomes, and the credentials (token, or kubectl's tokenFile) on the wire.
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { loadKubeConfig } from '../../../src/kube/client.ts'
+import { kubeResourceClient, loadKubeConfig } from '../../../src/kube/client.ts'
 import { KubeApiError } from '../../../src/kube/errors.ts'
-import { deleteResultOf, kubeResourceClient } from '../../../src/kube/resource-client.ts'
+import { deleteResultOf } from '../../../src/kube/resource-client.ts'
 import { JOB_RESOURCE } from '../../../src/kube/resources.ts'
 import { runKindByName } from '../../../src/kube/run-kinds.ts'
 import { tlsApiServer, type Answer, type SeenRequest } from '../../helpers/tls-api-server.ts'

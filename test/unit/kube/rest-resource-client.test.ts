@@ -5,21 +5,16 @@
  * handling as the client-node adapter), kept-alive connections, and a 429 with Retry-After
  * retried by the limited client.
  */
-import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { KubeApiError } from '../../../src/kube/errors.ts'
 import { AdaptiveLimiter } from '../../../src/kube/adaptive-limiter.ts'
 import { limitedRestClient } from '../../../src/kube/limited-rest.ts'
-import { createReconcilerApi } from '../../../src/kube/reconciler-api.ts'
 import { resourcePath, restResourceClient } from '../../../src/kube/resource-client.ts'
 import { JOB_RESOURCE } from '../../../src/kube/resources.ts'
 import { createRestClient } from '../../../src/kube/rest.ts'
 import { runKindByName } from '../../../src/kube/run-kinds.ts'
-import { loadKubeConfig } from '../../../src/kube/client.ts'
-import { silentLogger } from '../../../src/log.ts'
 import { tlsApiServer, type Answer, type SeenRequest } from '../../helpers/tls-api-server.ts'
 
 const agentRuns = runKindByName('AgentRun')!
@@ -122,35 +117,4 @@ t.test('a 429 with Retry-After through the limited client: retried once the paus
   t.equal(seenAt.length, 2)
   t.ok(seenAt[1]! - seenAt[0]! >= 950, `sent again only after Retry-After (${seenAt[1]! - seenAt[0]!} ms)`)
   t.equal(limiter.limit, 2, 'and the limit halved')
-})
-
-t.test('createReconcilerApi: the REST client for a supported kubeconfig; client-node for an exec plugin', async (t) => {
-  const api = await tlsApiServer(() => ({ status: 200, body: { kind: 'Job', metadata: { name: 'x' } } }))
-  t.teardown(api.close)
-  const write = (name: string, user: Record<string, unknown>): string => {
-    const path = join(api.dir, name)
-    writeFileSync(
-      path,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        'current-context': 'test',
-        clusters: [{ name: 'test', cluster: { server: api.url, 'certificate-authority-data': Buffer.from(api.caPem).toString('base64') } }],
-        users: [{ name: 'test', user }],
-        contexts: [{ name: 'test', context: { cluster: 'test', user: 'test' } }],
-      }),
-    )
-    return path
-  }
-  const tokenConfig = write('token.kubeconfig', { token: 'lean' })
-  const lean = createReconcilerApi({ env: {}, kubeconfig: tokenConfig, kubeConfig: loadKubeConfig({}, tokenConfig)!.kubeConfig, logger: silentLogger() })
-  t.teardown(() => lean.close())
-  t.ok(lean.limiter, 'the adaptive limiter is in use')
-  t.match(await lean.api.get(JOB_RESOURCE, 'ns', 'x'), { metadata: { name: 'x' } })
-  t.equal(api.seen.at(-1)?.headers['user-agent']?.startsWith('runguard/'), true, "runguard's own REST client made the call")
-
-  const execConfig = write('exec.kubeconfig', { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'true' } })
-  const fallback = createReconcilerApi({ env: {}, kubeconfig: execConfig, kubeConfig: loadKubeConfig({}, execConfig)!.kubeConfig, logger: silentLogger() })
-  t.equal(fallback.limiter, undefined, 'an exec plugin: client-node, at a fixed concurrency')
-  fallback.close()
 })
