@@ -23,7 +23,7 @@ import type { ResourceRef } from '../kube/resources.ts'
 import type { Logger } from '../log.ts'
 import { silentLogger } from '../log.ts'
 import { realClock, type Clock, type TimerHandle } from './clock.ts'
-import type { ListWatchOptions, ListWatchSource, ListWatchSources } from './list-watch.ts'
+import { transformedItems, type ListWatchOptions, type ListWatchSource, type ListWatchSources } from './list-watch.ts'
 import type { InformerMetrics } from './metrics.ts'
 import { Reflector, type RelistReason } from './reflector.ts'
 import { parseLabelSelector } from './selector.ts'
@@ -78,6 +78,8 @@ export class Informer<T extends KubeObject = KubeObject> implements Lister<T> {
   private readonly store = new Store<T>()
   private readonly handlers: Array<InformerHandlers<T>> = []
   private readonly reflectors: Array<Reflector<T>>
+  private readonly source: ListWatchSource
+  private readonly transform: CacheTransform<T> | undefined
   private readonly syncWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = []
   private resyncTimer: TimerHandle | undefined
   /** Changes still to be handed to the handlers, in order, while a list's changes are sliced. */
@@ -97,6 +99,8 @@ export class Informer<T extends KubeObject = KubeObject> implements Lister<T> {
     this.timeSlice = options.timeSlice ?? defaultTimeSlice
     this.metrics = options.metrics
     for (const reason of ['initial', 'expired', 'watch_failures', 'list_failed'] as const) this.metrics?.informerRelists.inc({ resource: this.name, reason }, 0)
+    this.source = options.source
+    this.transform = options.transform
     const namespaces = [...new Set(options.namespaces ?? [])]
     const scopes: Array<string | undefined> = namespaces.length === 0 ? [undefined] : namespaces
     this.reflectors = scopes.map(
@@ -159,6 +163,26 @@ export class Informer<T extends KubeObject = KubeObject> implements Lister<T> {
   /** True once every namespace's first list is in the cache. */
   hasSynced(): boolean {
     return this.reflectors.every((r) => r.hasSynced)
+  }
+
+  /**
+   * Every namespace's cache is current (Reflector.current): synced, and no watch failed or
+   * expired since the last list or working watch — nothing is missing beyond ordinary watch lag.
+   */
+  isCurrent(): boolean {
+    return this.reflectors.every((r) => r.current)
+  }
+
+  /**
+   * What the cache would hold for `namespace` and `labelSelector`, read from the API server now:
+   * a list through the informer's own source, within its own label selector and transformed like
+   * the cache. For a caller that must not act on a cache that is not current (isCurrent()).
+   */
+  async listLive(namespace: string, labelSelector?: string): Promise<T[]> {
+    if (!this.reflectors.some((r) => r.namespace === undefined || r.namespace === namespace)) return []
+    const selector = [this.labelSelector, labelSelector].filter((s) => s !== undefined && s !== '').join(',')
+    const result = await this.source.list({ namespace, ...(selector ? { labelSelector: selector } : {}) }, this.transform)
+    return transformedItems(result, this.transform)
   }
 
   /** Resolves once hasSynced(); rejects if `signal` aborts or the informer is stopped first. */

@@ -27,6 +27,11 @@ export interface ListResult {
   transformed?: boolean
 }
 
+/** A list's items, each transformed once: by the source page by page, or here. */
+export function transformedItems<T extends KubeObject>(result: ListResult, transform: ((obj: KubeObject) => T) | undefined): T[] {
+  return transform && !result.transformed ? result.items.map((item) => transform(item)) : (result.items as T[])
+}
+
 export interface WatchEvent {
   /** ADDED, MODIFIED, DELETED, BOOKMARK or ERROR. */
   type: string

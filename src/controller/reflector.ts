@@ -11,13 +11,16 @@
  * - other failures → exponential backoff with jitter (800 ms … 30 s by default), keeping the
  *   resourceVersion; after 5 failed watches in a row, relist;
  * - a watch that ends at once without any event counts as a failure;
- * - every list is reported first (`relisting(reason)`), for runguard_informer_relists_total.
+ * - every list is reported first (`relisting(reason)`), for runguard_informer_relists_total;
+ * - `current` says whether the cache may be missing changes beyond ordinary watch lag: false
+ *   from a failed watch (or 410) until a list or a watch from the kept resourceVersion works
+ *   again. A cancel waits for it before it calls a run's Jobs all gone (src/reconcile/cancel.ts).
  */
 import { KubeApiError, statusOf } from '../kube/errors.ts'
 import { isJsonObject, type KubeObject } from '../kube/objects.ts'
 import type { Logger } from '../log.ts'
 import { sleep, type Clock } from './clock.ts'
-import { isKubeObject, type ListWatchScope, type ListWatchSource, type WatchStream } from './list-watch.ts'
+import { isKubeObject, transformedItems, type ListWatchScope, type ListWatchSource, type WatchStream } from './list-watch.ts'
 import { resourceVersionOf } from './store.ts'
 
 const RELIST_AFTER_WATCH_FAILURES = 5
@@ -52,6 +55,12 @@ export class Reflector<T extends KubeObject> {
   readonly namespace: string | undefined
   hasSynced = false
   resourceVersion = ''
+  /**
+   * The cache holds every change up to its resourceVersion and a watch is delivering the rest:
+   * set by a successful list, and by a watch that delivered an event or ended normally; cleared
+   * when a watch or list fails, or the resourceVersion expired.
+   */
+  current = false
   /** Bookmarks received, over all watches. */
   bookmarks = 0
   /** Why the next list (when resourceVersion is '') is made. */
@@ -96,6 +105,7 @@ export class Reflector<T extends KubeObject> {
         const gone = await this.watchOnce()
         if (this.stopped) return
         if (gone) {
+          this.current = false
           logger.info({ namespace: this.namespace, resourceVersion: this.resourceVersion }, 'resourceVersion expired (410 Gone); relisting')
           this.resourceVersion = ''
           this.listReason = 'expired'
@@ -106,8 +116,10 @@ export class Reflector<T extends KubeObject> {
         }
         failures = 0
         watchFailures = 0
+        this.current = true
       } catch (err) {
         if (this.stopped) return
+        this.current = false
         // A watch that was healthy for a while before failing starts the backoff afresh.
         const healthy = watchStartedAt !== undefined && (this.watchEvents > 0 || clock.now() - watchStartedAt >= this.ctx.minWatchMs)
         if (healthy) {
@@ -140,8 +152,9 @@ export class Reflector<T extends KubeObject> {
     const { transform } = this.ctx
     const result = await this.ctx.source.list(this.ctx.scope, transform)
     if (this.stopped) return
-    this.ctx.replace(transform && !result.transformed ? result.items.map((item) => transform(item)) : (result.items as T[]))
+    this.ctx.replace(transformedItems(result, transform))
     this.resourceVersion = result.resourceVersion
+    this.current = true
     if (!this.hasSynced) {
       this.hasSynced = true
       this.ctx.logger.info({ namespace: this.namespace, objects: result.items.length }, 'informer synced')
@@ -169,6 +182,7 @@ export class Reflector<T extends KubeObject> {
           const rv = resourceVersionOf(event.object)
           if (rv) this.resourceVersion = rv
           this.watchEvents++
+          this.current = true
           this.ctx.apply(event.type, this.ctx.transform ? this.ctx.transform(event.object) : (event.object as T))
           return
         }

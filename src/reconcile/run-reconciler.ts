@@ -37,10 +37,16 @@ import { isBeingDeleted, isCancelRequested, isTerminalRun, nameOf, namespaceOf, 
  */
 export type RunCache = Lister & { addHandlers?: (handlers: Pick<InformerHandlers, 'onAdd' | 'onUpdate'>) => unknown }
 
+/**
+ * A Job cache that can also tell whether it is current and list from the API server when it is
+ * not (the informers can; the unit tests' plain listers are always current).
+ */
+export type JobCache = Lister & { isCurrent?: () => boolean; listLive?: (namespace: string, labelSelector: string) => Promise<KubeObject[]> }
+
 export interface RunCaches {
   runs: Record<RunKindName, RunCache>
   /** Job caches, one per label of JOB_RUN_LABELS. */
-  jobs: readonly Lister[]
+  jobs: readonly JobCache[]
   /** Argo Workflow caches; undefined when that API is not served. */
   workflows?: readonly Lister[]
 }
@@ -83,10 +89,20 @@ export function createRunReconciler(deps: RunReconcilerDeps): Reconciler {
     })
   }
 
-  const jobsOf = (kind: RunKind, run: KubeObject): KubeObject[] => {
+  /**
+   * The run's Jobs, from the caches. While it is being cancelled and a Job cache is not current
+   * (a watch failed or expired and its relist has not come in), from the API server instead: the
+   * cancel is done when the run's Jobs are gone, and a cache that lost events would call a Job
+   * created meanwhile gone and let the run show Cancelled while it still runs.
+   */
+  const jobsOf = async (kind: RunKind, run: KubeObject, cancelling: boolean): Promise<KubeObject[]> => {
     if (kind.kind === 'OrchestrationRun') return []
     const found: KubeObject[] = []
-    for (const cache of caches.jobs) found.push(...cache.list(namespaceOf(run), selector(kind.childLabel, nameOf(run))))
+    const runSelector = selector(kind.childLabel, nameOf(run))
+    for (const cache of caches.jobs) {
+      if (cancelling && cache.listLive && cache.isCurrent?.() === false) found.push(...(await cache.listLive(namespaceOf(run), runSelector)))
+      else found.push(...cache.list(namespaceOf(run), runSelector))
+    }
     for (const record of recordedJobs(run)) {
       for (const cache of caches.jobs) {
         const job = cache.get(record.namespace, record.name)
@@ -155,9 +171,9 @@ export function createRunReconciler(deps: RunReconcilerDeps): Reconciler {
   }
 
   const gather = async (kind: RunKind, run: KubeObject, nowMs: number): Promise<RunState> => {
-    const jobs = jobsOf(kind, run)
     const uid = run.metadata?.uid ?? qualified(namespaceOf(run), nameOf(run))
     const cancelling = isCancelRequested(run) && !isTerminalRun(run)
+    const jobs = await jobsOf(kind, run, cancelling)
     if (!cancelling) memory.forgetRun(uid)
     return {
       kind,

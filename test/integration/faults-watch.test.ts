@@ -15,8 +15,10 @@
  *    cancel storm's watch events are flowing: watches resume from their last resourceVersion and
  *    no cancel is lost.
  * 2. 410 Gone: the reconciler cut off (its connections reset, new ones held), cancels requested,
- *    etcd compacted past everything it has seen; on heal every informer that resumes gets 410,
- *    relists, and every cancel is carried out.
+ *    a second Job created for every run, etcd compacted past everything it has seen; on heal
+ *    every informer that resumes gets 410, relists, and every cancel is carried out — and no run
+ *    is Cancelled before every one of its Jobs is gone, the ones its cache missed included (while
+ *    the Job cache is not current the reconciler lists a cancelled run's Jobs from the API server).
  */
 import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
@@ -25,8 +27,8 @@ import t from 'tap'
 import { startControlPlaneForTest, type ControlPlane } from '../harness/controlplane.ts'
 import { waitUntil } from '../harness/pods.ts'
 import { startTcpProxy } from '../harness/tcp-proxy.ts'
-import { listRuns, makeRunningRuns, newestResourceVersion, OUTAGE_LEASE_ENV, waitCancelledAndJobsGone } from './faults-common.ts'
-import { cancel, mapLimit, metricValue, prepareCluster, runPath, sleep, startReconcilerProcess, waitForLeader } from './reconcile-harness.ts'
+import { listResourceVersion, listRuns, liveJobs, makeRunningRuns, newestResourceVersion, OUTAGE_LEASE_ENV, recordWatch, waitCancelledAndJobsGone, type WatchedEvent } from './faults-common.ts'
+import { cancel, create, jobManifest, jobPath, mapLimit, metricValue, prepareCluster, runPath, sleep, startReconcilerProcess, waitForLeader } from './reconcile-harness.ts'
 
 const NS = 'faults-watch'
 const testStarted = Date.now()
@@ -140,6 +142,8 @@ t.test('410 Gone: cut off, etcd compacted past its resourceVersion; informers re
   proxy.blackHole()
   proxy.resetAll() // the watches end; new connections (the informers' retries) are held until heal()
   const cutAt = Date.now()
+  // A second Job for every run, which the reconciler's Job cache cannot know of until it relists.
+  await mapLimit(runs, 10, (r) => create(cp, jobPath(NS), jobManifest(NS, `${r.name}-job-late`, r.name, { ownerUid: r.uid })))
   await mapLimit(runs, 10, (r) => cancel(cp, runPath('AgentRun', NS, r.name)))
   // Move etcd on, then compact everything before now.
   for (let i = 0; i < 5; i++) await cp.request('PATCH', runPath('AgentRun', NS, runs[0]!.name), { metadata: { annotations: { 'faults.test/bump': String(i) } } }, { contentType: 'application/merge-patch+json' })
@@ -148,11 +152,40 @@ t.test('410 Gone: cut off, etcd compacted past its resourceVersion; informers re
   t.equal(await watchAnswer(cp, runPath('AgentRun', NS), seenRv), 410, `a watch from resourceVersion ${seenRv} is now answered 410 Gone`)
   t.equal(await cancelledCountNow(), 0, 'nothing cancelled while the reconciler is cut off')
 
+  // The test's own record of every run and Job change from here on (after the compaction, so
+  // these watches never need a revision it removed), straight from the API server.
+  const runEvents = recordWatch(cp, runPath('AgentRun', NS), await listResourceVersion(cp, runPath('AgentRun', NS)))
+  const jobEvents = recordWatch(cp, jobPath(NS), await listResourceVersion(cp, jobPath(NS)))
+  t.teardown(() => {
+    runEvents.stop()
+    jobEvents.stop()
+  })
+
   proxy.heal()
   t.comment(`cut off for ${Date.now() - cutAt} ms`)
   const healedAt = Date.now()
   const done = await waitCancelledAndJobsGone(cp, NS, 'gone', runs.map((r) => r.name), 60_000)
   t.comment(`all ${done.length} cancels carried out ${Date.now() - healedAt} ms after the heal`)
+  await waitUntil('the late Jobs gone too', { timeoutMs: 30_000, intervalMs: 250 }, async () => ((await liveJobs(cp, NS, 'gone')).length === 0 ? true : undefined))
+
+  // Order from the API server's own resourceVersions (one etcd: its revisions, which order every
+  // write to it): each Job's deletion must come before its run's first Cancelled.
+  const revision = (e: WatchedEvent): bigint => BigInt(e.object.metadata.resourceVersion ?? '0')
+  const firstCancelled = (name: string): WatchedEvent | undefined => runEvents.events.find((e) => e.object.metadata.name === name && e.object.status?.phase === 'Cancelled')
+  const jobDeleted = (name: string): WatchedEvent | undefined => jobEvents.events.find((e) => e.type === 'DELETED' && e.object.metadata.name === name)
+  const jobNames = (name: string): string[] => [`${name}-job`, `${name}-job-late`]
+  await waitUntil('the test watches to show every run Cancelled and every Job deleted', { timeoutMs: 30_000, intervalMs: 100 }, async () =>
+    runs.every((r) => firstCancelled(r.name) && jobNames(r.name).every((j) => jobDeleted(j))) ? true : undefined,
+  )
+  const early: string[] = []
+  for (const r of runs) {
+    const cancelled = firstCancelled(r.name)!
+    for (const jobName of jobNames(r.name)) {
+      const deleted = jobDeleted(jobName)!
+      if (revision(deleted) > revision(cancelled)) early.push(`${r.name} (${jobName} deleted at ${revision(deleted)}, the run Cancelled at ${revision(cancelled)})`)
+    }
+  }
+  t.same(early, [], 'no run was Cancelled before all its Jobs were gone, the late ones included')
   const relists = reconcilerLog().filter((l) => l.msg?.includes('410 Gone')).slice(relistsBefore)
   t.comment(`informers that got 410 and relisted: ${relists.map((l) => l.informer).join(', ')}`)
   t.ok(relists.some((l) => l.informer === 'agentruns'), 'the AgentRun informer got 410 Gone and relisted')

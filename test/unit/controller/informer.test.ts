@@ -578,3 +578,52 @@ t.test('a source that transforms page by page is trusted: each listed object is 
   t.same(informer.get('ns', 'o1'), { metadata: source.objects.get('ns/o1')?.metadata })
   await informer.stop()
 })
+
+t.test('isCurrent: false from a failed or expired watch until a list or a working watch; listLive reads through the source', async (t) => {
+  const { source, informer, clock } = setup({ labelSelector: 'app' })
+  source.put('ns', 'a', { app: 'x', run: 'r1' })
+  t.notOk(informer.isCurrent(), 'not current before the first list')
+  informer.start()
+  await synced(informer)
+  t.ok(informer.isCurrent(), 'current once listed')
+
+  // A watch that fails: events may be missing until a watch works again.
+  source.current().fail(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }))
+  await flush()
+  t.notOk(informer.isCurrent(), 'not current after a failed watch')
+  await clock.advance(2000)
+  t.equal(source.watches.length, 2, 'resumed after the backoff')
+  t.notOk(informer.isCurrent(), 'a resumed watch that has delivered nothing yet is not yet trusted')
+  source.send('MODIFIED', source.put('ns', 'a', { app: 'x', run: 'r1' }))
+  t.ok(informer.isCurrent(), 'current again once the resumed watch delivers')
+
+  // 410: not current until the relist is in.
+  source.listError = new Error('the API server is restarting')
+  source.send('ERROR', { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 410, reason: 'Expired', message: 'too old resource version' })
+  await clock.advance(0)
+  t.notOk(informer.isCurrent(), 'not current while the relist fails')
+  source.listError = undefined
+  await clock.advance(5000)
+  t.equal(source.lists.length, 3, 'relisted')
+  t.ok(informer.isCurrent(), 'current after the relist')
+
+  // listLive: the source's list now, within the informer's own selector and the caller's.
+  source.put('ns', 'b', { app: 'y', run: 'r1' })
+  source.put('ns', 'c', { run: 'r1' })
+  source.put('other', 'd', { app: 'x', run: 'r1' })
+  const listsBefore = source.lists.length
+  t.same((await informer.listLive('ns', 'run=r1')).map((o) => o.metadata?.name).sort(), ['a', 'b'], 'labelled for the informer and the run, in that namespace')
+  t.same(source.lists.slice(listsBefore), [{ namespace: 'ns', labelSelector: 'app,run=r1' }])
+  t.equal(informer.get('ns', 'b'), undefined, 'the cache itself is left alone')
+  await informer.stop()
+})
+
+t.test('listLive: transformed like the cache; empty for a namespace the informer does not watch', async (t) => {
+  const source = new FakeSource()
+  const informer = new Informer({ name: 'things', source, namespaces: ['ns'], transform: (o) => ({ metadata: o.metadata ?? {}, kept: true }) })
+  source.put('ns', 'a')
+  source.put('elsewhere', 'b')
+  t.same((await informer.listLive('ns')).map((o) => [o.metadata?.name, o.kept]), [['a', true]])
+  t.same(await informer.listLive('elsewhere'), [], 'not in its scope: no list')
+  t.equal(source.lists.length, 1)
+})

@@ -76,6 +76,52 @@ t.test('AgentRun cancel: a Job held by a finalizer → record first-seen, then C
   t.same(s.memory.size, { cancels: 0, jobs: 0 }, 'memory released once Cancelled')
 })
 
+t.test('AgentRun cancel with a Job cache that is not current: its Jobs are listed from the API server, so a Job the cache missed is stopped before the run is Cancelled', async (t) => {
+  const run = agentRun('r', { cancel: true, status: { phase: 'Running' } })
+  // The cache lost events (say its watch expired and the relist has not come in): it still shows
+  // a Job deleted meanwhile, and not the one created meanwhile.
+  const s = setup({ runs: [run], jobs: [job('r-job-old', 'r')] })
+  s.api.objects.delete('jobs/agents/r-job-old')
+  const live = [job('r-job-new', 'r')]
+  s.api.put('jobs', live[0]!)
+  const liveLists: string[] = []
+  Object.assign(s.caches.jobs[0]!, {
+    isCurrent: () => false,
+    listLive: async (namespace: string, selector: string) => {
+      liveLists.push(`${namespace} ${selector}`)
+      return live
+    },
+  })
+  t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), done())
+  t.same(liveLists, ['agents agents.proompteng.ai/agent-run=r'], "one live list, by the run's label")
+  t.same(s.api.ops(), ['delete jobs agents/r-job-new', 'replaceStatus agentruns agents/r'], 'the Job the cache missed is deleted before the status write')
+  t.equal(statusOf(s.api, 'agentruns', 'r')?.phase, 'Cancelled')
+
+  // With the cache current again, no live list: the cache answers.
+  const again = setup({ runs: [agentRun('q', { cancel: true, status: { phase: 'Running' } })], jobs: [job('q-job', 'q')] })
+  Object.assign(again.caches.jobs[0]!, { isCurrent: () => true, listLive: async () => t.fail('no live list while the cache is current') })
+  t.same(await again.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'q' }), done())
+  t.same(again.api.ops(), ['delete jobs agents/q-job', 'replaceStatus agentruns agents/q'])
+
+  // A run that is not being cancelled never pays for a live list, current cache or not.
+  const quiet = setup({ runs: [agentRun('p', { status: { phase: 'Running' } })], jobs: [job('p-job', 'p')] })
+  Object.assign(quiet.caches.jobs[0]!, { isCurrent: () => false, listLive: async () => t.fail('no live list without a cancel') })
+  await quiet.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'p' })
+  t.notOk(quiet.api.ops().some((op) => op.startsWith('delete')), 'nothing deleted')
+})
+
+t.test('a live Job list that fails fails the pass (retried with backoff), and nothing is written', async (t) => {
+  const s = setup({ runs: [agentRun('r', { cancel: true, status: { phase: 'Running' } })], jobs: [] })
+  Object.assign(s.caches.jobs[0]!, {
+    isCurrent: () => false,
+    listLive: async () => {
+      throw new KubeApiError('list jobs: connection reset', {})
+    },
+  })
+  await t.rejects(s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), /connection reset/)
+  t.same(s.api.ops(), [], 'no call, no status write: the run is not called Cancelled on a guess')
+})
+
 t.test('a lost conflict: conflict() for the controller; the next pass reads the run itself and plans again', async (t) => {
   const cached = agentRun('r', { cancel: true, status: { phase: 'Running' }, resourceVersion: '100' })
   const s = setup({ runs: [cached] })
