@@ -9,6 +9,7 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import type { Test } from 'tap'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 export const MiB = 1024 * 1024
@@ -60,3 +61,16 @@ export const clientNodeModules = (p: Probe): string[] => p.resolved.filter((url)
 
 /** RSS the import added, in MiB. */
 export const rssDeltaMiB = (p: Probe): number => (p.rssAfter - p.rssBefore) / MiB
+
+/**
+ * `modulePath`'s static graph loads no client-node, and importing it costs less than
+ * `maxDeltaMiB` of RSS (client-node alone is ~85–89 MiB).
+ */
+export async function checkNoClientNode(t: Test, modulePath: string, maxDeltaMiB: number): Promise<void> {
+  const result = await probe(modulePath)
+  t.ok(result.resolved.some((url) => url.endsWith(modulePath)), 'the module itself was seen')
+  t.same(clientNodeModules(result), [])
+  const delta = rssDeltaMiB(result)
+  t.comment(`${modulePath}: ${result.resolved.length} modules, +${delta.toFixed(1)} MiB RSS (total ${(result.rssAfter / MiB).toFixed(1)} MiB)`)
+  t.ok(delta < maxDeltaMiB, `import cost ${delta.toFixed(1)} MiB stays below ${maxDeltaMiB} MiB, well under client-node's own`)
+}

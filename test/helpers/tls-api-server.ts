@@ -3,6 +3,7 @@
  * writeCertificateBundle (CA in `caPem`, the CA itself in `ca` to issue client certificates), every
  * request recorded with the client certificate it presented, answers chosen by the test.
  */
+import { writeFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { createServer } from 'node:https'
@@ -39,6 +40,8 @@ export interface TlsApiServer {
   dir: string
   seen: SeenRequest[]
   connections(): number
+  /** A kubeconfig in `dir` for this server (its CA trusted) with `user` as the credentials; returns its path. */
+  writeKubeconfig(fileName: string, user: Record<string, unknown>): string
   close(): Promise<void>
 }
 
@@ -114,6 +117,21 @@ export async function tlsApiServer(answer: (req: SeenRequest) => Answer, options
     dir,
     seen,
     connections: () => connectionCount,
+    writeKubeconfig(fileName, user) {
+      const path = join(dir, fileName)
+      writeFileSync(
+        path,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          'current-context': 'test',
+          clusters: [{ name: 'test', cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority-data': Buffer.from(bundle.caPem).toString('base64') } }],
+          users: [{ name: 'test', user }],
+          contexts: [{ name: 'test', context: { cluster: 'test', user: 'test' } }],
+        }),
+      )
+      return path
+    },
     async close() {
       for (const socket of sockets) socket.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))

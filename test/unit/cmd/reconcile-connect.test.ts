@@ -4,8 +4,6 @@
  * writes — all from one RestConfig; an exec plugin falls back to client-node with a warning; a
  * missing kubeconfig or no credentials at all are errors.
  */
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import t from 'tap'
 import { connectReconciler } from '../../../src/cmd/reconcile.ts'
 import { JOB_RESOURCE } from '../../../src/kube/resources.ts'
@@ -23,21 +21,7 @@ t.test('a token kubeconfig: every call through the REST client; an exec plugin: 
     return { status: 200, body: { kind: 'Job', metadata: { name: 'x' } } }
   })
   t.teardown(api.close)
-  const write = (name: string, user: Record<string, unknown>): string => {
-    const path = join(api.dir, name)
-    writeFileSync(
-      path,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        'current-context': 'test',
-        clusters: [{ name: 'test', cluster: { server: api.url, 'certificate-authority-data': Buffer.from(api.caPem).toString('base64') } }],
-        users: [{ name: 'test', user }],
-        contexts: [{ name: 'test', context: { cluster: 'test', user: 'test' } }],
-      }),
-    )
-    return path
-  }
+  const write = (name: string, user: Record<string, unknown>): string => api.writeKubeconfig(name, user)
 
   const tokenConfig = write('token.kubeconfig', { token: 'lean' })
   const limits: number[] = []

@@ -18,18 +18,7 @@ const agentRuns = runKindByName('AgentRun')!
 async function setup(t: Test, answer: (req: SeenRequest) => Answer, user: Record<string, unknown> = { token: 'secret' }) {
   const api = await tlsApiServer(answer)
   t.teardown(api.close)
-  const kubeconfig = join(api.dir, 'kubeconfig')
-  writeFileSync(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      'current-context': 'test',
-      clusters: [{ name: 'test', cluster: { server: api.url, 'certificate-authority-data': Buffer.from(api.caPem).toString('base64') } }],
-      users: [{ name: 'test', user }],
-      contexts: [{ name: 'test', context: { cluster: 'test', user: 'test' } }],
-    }),
-  )
+  const kubeconfig = api.writeKubeconfig('kubeconfig', user)
   const loaded = loadKubeConfig({}, kubeconfig)!
   return { api, client: kubeResourceClient(loaded.kubeConfig, 2_000) }
 }
