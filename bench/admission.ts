@@ -12,7 +12,7 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { freePorts } from '../test/harness/controlplane.ts'
-import { imageNodeFlags } from '../test/harness/image-node-flags.ts'
+import { imageEnv, imageNodeFlags } from '../test/harness/image-runtime.ts'
 import { writeCertificateBundle } from '../src/certs/write.ts'
 import { DEFAULT_BODY_LIMIT } from '../src/server/limits.ts'
 import { agentRun, largeAgentRun, reviewFor, statusWrite } from '../test/helpers/reviews.ts'
@@ -125,7 +125,7 @@ const nodeBin = process.execPath
 const runguard = spawn(
   nodeBin,
   [...imageNodeFlags(), 'dist/src/cli.js', 'webhook', '--port', String(runguardPort), '--host', '127.0.0.1', '--tls-cert', bundle.certPath, '--tls-key', bundle.keyPath, '--metrics-port', String(metricsPort)],
-  { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env.PATH, RUNGUARD_LOG_LEVEL: 'warn' } },
+  { stdio: ['ignore', 'ignore', 'inherit'], env: { ...imageEnv(), PATH: process.env.PATH, RUNGUARD_LOG_LEVEL: 'warn' } },
 )
 const floor = spawn(nodeBin, ['bench/floor-server.ts', String(floorPort), bundle.certPath, bundle.keyPath], { stdio: ['ignore', 'ignore', 'inherit'] })
 children.push(runguard, floor)

@@ -36,7 +36,7 @@ import { writeCertificateBundle } from '../src/certs/write.ts'
 import { loadConfig } from '../src/config.ts'
 import type { Condition } from '../src/kube/objects.ts'
 import { freePorts, startControlPlane, type ControlPlane } from '../test/harness/controlplane.ts'
-import { imageNodeFlags } from '../test/harness/image-node-flags.ts'
+import { imageEnv, imageNodeFlags } from '../test/harness/image-runtime.ts'
 import { CONTROLLER_USER, grantControllerIdentity } from '../test/harness/load.ts'
 import { installCrds, RUNGUARD_NAMESPACE, waitForHttpReady } from '../test/harness/runguard.ts'
 import { agentRun as reviewRun, reviewFor, statusWrite } from '../test/helpers/reviews.ts'
@@ -399,9 +399,9 @@ async function main(): Promise<void> {
   const runguard = spawn(
     process.execPath,
     [...NODE_FLAGS, join(REPO, 'dist/src/cli.js'), 'webhook', '--port', String(runguardPort), '--host', '127.0.0.1', '--tls-cert', certs.certPath, '--tls-key', certs.keyPath, '--metrics-port', String(metricsPort), '--kubeconfig', cp.kubeconfigPath],
-    { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env.PATH ?? '', RUNGUARD_POD_NAMESPACE: RUNGUARD_NAMESPACE, RUNGUARD_POD_NAME: 'runguard-webhook-0' } },
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...imageEnv(), PATH: process.env.PATH ?? '', RUNGUARD_POD_NAMESPACE: RUNGUARD_NAMESPACE, RUNGUARD_POD_NAME: 'runguard-webhook-0' } },
   )
-  const floor = spawn(process.execPath, [...NODE_FLAGS, join(REPO, 'dist/bench/floor-server.js'), String(floorPort), certs.certPath, certs.keyPath], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const floor = spawn(process.execPath, [...NODE_FLAGS, join(REPO, 'dist/bench/floor-server.js'), String(floorPort), certs.certPath, certs.keyPath], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...imageEnv() } })
   children.push(runguard, floor)
   await waitForHttpReady(metricsPort, 'runguard webhook')
   await waitForLine(floor, 'ready')
@@ -594,7 +594,7 @@ ${failures.length > 0 ? `Failed writes:\n${failures.join('\n')}\n` : 'No write f
 Memory: ${RSS_REQUESTS.toLocaleString('en')} admission requests straight to each webhook process (autocannon, 16
 connections, four bodies in equal shares: an upstream-like status write to /mutate and to /validate,
 a phase transition to /mutate, an AgentRun CREATE to /validate), both compiled and run with the
-image's node flags (\`${NODE_FLAGS.join(' ')}\`), after the API-server cases above:
+image's node flags (\`${NODE_FLAGS.join(' ')}\`) and environment, after the API-server cases above:
 
 | process | RSS idle (MiB) | RSS after (MiB) | peak RSS (MiB) | errors |
 |---|---|---|---|---|

@@ -16,6 +16,7 @@ import { cpSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import t, { type Test } from 'tap'
+import { parseDockerfile } from '../harness/image-runtime.ts'
 import { buildImages, nodePreflight } from '../harness/node.ts'
 import { REPO_ROOT } from '../harness/runguard.ts'
 
@@ -60,7 +61,7 @@ if (problem !== undefined) {
     for (const [key, value] of Object.entries(final.env)) t.equal(env[key], value, `ENV ${key}=${value}`)
     t.ok(env.PATH?.split(':').includes('/usr/local/bin'), 'PATH has /usr/local/bin, where node is (as in the node image)')
     t.equal(env.NODE_VERSION?.split('.')[0], dockerfile.nodeMajor, `Node ${env.NODE_VERSION}, the Dockerfile's node:${dockerfile.nodeMajor}`)
-    t.equal(Object.keys(env).sort().join(' '), ['NODE_ENV', 'NODE_OPTIONS', 'NODE_VERSION', 'PATH'].sort().join(' '), 'no other environment')
+    t.equal(Object.keys(env).sort().join(' '), [...Object.keys(final.env), 'NODE_VERSION', 'PATH'].sort().join(' '), 'no other environment')
   })
 
   const bundle = join(work, 'bundle')
@@ -163,88 +164,6 @@ if (problem !== undefined) {
     t.comment(`figure: image: ${(image.compressedBytes / 1e6).toFixed(1)} MB compressed layers, ${(image.unpackedBytes / 1e6).toFixed(1)} MB unpacked (Node ${image.nodeVersion} binary ${(lstatSync(join(rootfs, 'usr', 'local', 'bin', 'node')).size / 1e6).toFixed(1)} MB); ${manifest.layers.length} layers; built in ${images.buildSeconds} s`)
     t.comment(`figure: image: runc run of the entrypoint (--version) ${ms.toFixed(0)} ms, read-only root, uid 65532, no capabilities`)
   })
-}
-
-interface Stage {
-  from: string
-  run: string[]
-  /** COPY lines from the build context (no --from). */
-  copies: Array<{ src: string; dest: string }>
-}
-
-interface FinalStage {
-  env: Record<string, string>
-  workdir: string
-  user: string
-  expose: string[]
-  entrypoint: string[]
-  cmd: string[]
-  copies: Array<{ from?: string; src: string; dest: string }>
-}
-
-/** Just enough of a Dockerfile parser for this one: stages, RUN, and the final stage's instructions. */
-function parseDockerfile(text: string): { stages: Record<string, Stage>; final: FinalStage; nodeMajor: string } {
-  const lines = text
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'))
-  const stages: Record<string, Stage> = {}
-  let current: Stage = { from: '', run: [], copies: [] }
-  const final: FinalStage = { env: {}, workdir: '/', user: '', expose: [], entrypoint: [], cmd: [], copies: [] }
-  let finalIndex = -1
-  lines.forEach((line, i) => {
-    if (/^FROM /i.test(line)) finalIndex = i
-  })
-  lines.forEach((line, i) => {
-    const [instruction = '', ...rest] = line.split(/\s+/)
-    const args = rest.join(' ')
-    switch (instruction.toUpperCase()) {
-      case 'FROM': {
-        const [image = '', , name] = rest
-        current = { from: image, run: [], copies: [] }
-        if (name) stages[name] = current
-        break
-      }
-      case 'RUN':
-        current.run.push(args)
-        break
-      case 'COPY':
-        if (!rest.some((r) => r.startsWith('--'))) current.copies.push({ src: rest.slice(0, -1).join(' '), dest: rest.at(-1) ?? '' })
-        break
-    }
-    if (i < finalIndex) return
-    switch (instruction.toUpperCase()) {
-      case 'ENV': {
-        const [key = '', ...value] = args.split('=')
-        final.env[key] = value.join('=')
-        break
-      }
-      case 'WORKDIR':
-        final.workdir = args
-        break
-      case 'USER':
-        final.user = args
-        break
-      case 'EXPOSE':
-        final.expose.push(...rest)
-        break
-      case 'ENTRYPOINT':
-        final.entrypoint = JSON.parse(args) as string[]
-        break
-      case 'CMD':
-        final.cmd = JSON.parse(args) as string[]
-        break
-      case 'COPY': {
-        const from = rest.find((r) => r.startsWith('--from='))?.slice('--from='.length)
-        const paths = rest.filter((r) => !r.startsWith('--'))
-        final.copies.push({ ...(from ? { from } : {}), src: paths.slice(0, -1).join(' '), dest: paths.at(-1) ?? '' })
-        break
-      }
-    }
-  })
-  const finalFrom = lines[finalIndex]?.split(/\s+/)[1] ?? ''
-  return { stages, final, nodeMajor: /^node:(\d+)/.exec(finalFrom)?.[1] ?? '' }
 }
 
 function walk(dir: string): string[] {

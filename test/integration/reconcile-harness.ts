@@ -8,7 +8,7 @@ import type { ApiResponse, ControlPlane } from '../harness/controlplane.ts'
 import { freePorts } from '../harness/controlplane.ts'
 import { waitUntil, type WaitOptions } from '../harness/pods.ts'
 import { startProcess, type ManagedProcess } from '../harness/processes.ts'
-import { imageNodeFlags } from '../harness/image-node-flags.ts'
+import { imageEnv, imageNodeFlags } from '../harness/image-runtime.ts'
 import { installCrds, REPO_ROOT, waitForHttpReady } from '../harness/runguard.ts'
 
 export const CLI = join(REPO_ROOT, 'src', 'cli.ts')
@@ -56,10 +56,10 @@ export async function startReconcilerProcess(cp: ControlPlane, options: Reconcil
   const process_ = startProcess({
     name: options.name,
     command: process.execPath,
-    // With the image's node flags: they decide how much memory V8 commits (image-node-flags.ts).
+    // With the image's node flags and environment: they decide how much memory the process keeps (image-runtime.ts).
     args: [...imageNodeFlags(), options.cli ?? CLI, 'reconcile', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1', '--kubeconfig', options.kubeconfigPath ?? cp.kubeconfigPath],
     logPath,
-    env: { PATH: process.env.PATH ?? '', RUNGUARD_POD_NAME: options.name, ...FAST_ENV, ...options.env },
+    env: { ...imageEnv(), PATH: process.env.PATH ?? '', RUNGUARD_POD_NAME: options.name, ...FAST_ENV, ...options.env },
   })
   const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
   const started: ReconcilerProcess = {

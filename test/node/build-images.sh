@@ -13,7 +13,7 @@
 #   /usr/local/bin/node  Node 24: the Linux binary of the npm `node` package already installed in
 #                        node_modules (never downloaded), with the glibc/libstdc++ it links, copied
 #                        from this Debian 12 machine -- the libraries node:24-bookworm-slim has
-# and the same config: USER 65532:65532, WORKDIR /app, ENV NODE_ENV/NODE_OPTIONS (and PATH,
+# and the same config: USER 65532:65532, WORKDIR /app, the final stage's ENV lines (and PATH,
 # NODE_VERSION as in the node image), ENTRYPOINT ["node","--","/app/dist/src/cli.js"], CMD
 # ["webhook"], EXPOSE 8443 9090 9091. No shell and no package manager: nothing in it writes outside
 # /tmp, so it runs with a read-only root filesystem. test/integration/node-image.test.ts proves the
@@ -44,7 +44,7 @@ key="$(
   cd "$root"
   {
     find src webhooks -type f -print0 | sort -z | xargs -0 sha256sum
-    sha256sum package.json package-lock.json tsconfig.json tsconfig.build.json "$here/build-images.sh" "$here/pause/main.go" "$here/pause/go.mod"
+    sha256sum package.json package-lock.json tsconfig.json tsconfig.build.json Dockerfile "$here/build-images.sh" "$here/pause/main.go" "$here/pause/go.mod"
     echo "node $node_version $(uname -m) $(umoci --version)"
   } | sha256sum | cut -c1-16
 )"
@@ -118,13 +118,18 @@ umoci insert --image "$img:build" --history.created "$epoch" --history.created_b
 umoci insert --image "$img:build" --history.created "$epoch" --history.created_by "npm ci --omit=dev --ignore-scripts" "$work/app/node_modules" /app/node_modules
 umoci insert --image "$img:build" --history.created "$epoch" --history.created_by "npm run build" "$work/app/dist" /app/dist
 umoci insert --image "$img:build" --history.created "$epoch" --history.created_by "package.json" "$work/app/package.json" /app/package.json
+# Every ENV of the Dockerfile's final stage (KEY=value lines; this one has no quoted values).
+image_env=()
+while IFS= read -r setting; do image_env+=(--config.env "$setting"); done < <(
+  awk '/^FROM /{stage++} /^ENV [A-Za-z_][A-Za-z0-9_]*=/{sub(/^ENV /, ""); print stage "\t" $0}' "$root/Dockerfile" |
+    awk -F '\t' -v last="$(grep -c '^FROM ' "$root/Dockerfile")" '$1 == last {print $2}'
+)
 umoci config --image "$img:build" --tag "$app_version" --created "$epoch" --history.created "$epoch" \
   --os linux --architecture amd64 \
   --config.user 65532:65532 --config.workingdir /app \
   --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   --config.env NODE_VERSION="$node_version" \
-  --config.env NODE_ENV=production \
-  --config.env NODE_OPTIONS=--max-semi-space-size=2 \
+  "${image_env[@]}" \
   --config.entrypoint node --config.entrypoint=-- --config.entrypoint /app/dist/src/cli.js \
   --config.cmd webhook \
   --config.exposedports 8443/tcp --config.exposedports 9090/tcp --config.exposedports 9091/tcp
