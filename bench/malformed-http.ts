@@ -7,16 +7,38 @@
  * against the bare-Fastify floor server (bench/floor-server.ts) on the same certificate, so every
  * figure stands beside the floor's. Stops by itself: bounded in count, and each run by a deadline.
  *
- * Prints the figures and a Markdown section for BENCHMARKS.md.
+ * Both servers run with the Node flags and environment of the image (the Dockerfile's final stage:
+ * test/harness/image-runtime.ts), so the memory figures are those of what ships. Prints the figures and writes its section of BENCHMARKS.md
+ * (BENCH_OUT), keeping every other section as it is.
  *
  * Env: MALFORMED_REQUESTS (100000), MALFORMED_SLOWLORIS (50), MALFORMED_SLOW_WAIT_MS (130000: past
- * Node's 120 s TLS handshake timeout), MALFORMED_DEADLINE_MS (1200000 per server), MALFORMED_SEED.
+ * Node's 120 s TLS handshake timeout), MALFORMED_DEADLINE_MS (1200000 per server), MALFORMED_SEED,
+ * MALFORMED_NODE_ARGS (default the image's node flags), MALFORMED_SERVER_ENV (environment of both
+ * servers on top of the image's, e.g. MALLOC_MMAP_THRESHOLD_=131072), BENCH_OUT (BENCHMARKS.md).
  */
 import { spawn } from 'node:child_process'
 import { cpus } from 'node:os'
 import { freePorts } from '../test/harness/controlplane.ts'
+import { imageEnv, imageNodeFlags } from '../test/harness/image-runtime.ts'
 import { runCampaign, totals, type CampaignOptions, type CampaignResult } from '../test/property/malformed-campaign.ts'
-import { makeCertificates, REPO_ROOT, startWebhook, type Certificates, type WebhookProcess } from '../test/property/webhook-process.ts'
+import { getMetricsPort, makeCertificates, REPO_ROOT, startWebhook, type Certificates, type WebhookProcess } from '../test/property/webhook-process.ts'
+import { writeSection } from './report.ts'
+
+const SECTION = '## Malformed HTTP at volume (issue 14)'
+const OUT = process.env.BENCH_OUT ?? 'BENCHMARKS.md'
+/** The image's node flags (the Dockerfile's NODE_OPTIONS), unless MALFORMED_NODE_ARGS says otherwise. */
+const nodeArgs = process.env.MALFORMED_NODE_ARGS === undefined ? imageNodeFlags() : process.env.MALFORMED_NODE_ARGS.split(' ').filter(Boolean)
+/** The image's environment and MALFORMED_SERVER_ENV (`NAME=value` separated by spaces) on top: both servers get the same. */
+const serverEnv: Record<string, string> = {
+  ...imageEnv(),
+  ...Object.fromEntries(
+    (process.env.MALFORMED_SERVER_ENV ?? '')
+      .split(' ')
+      .filter(Boolean)
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+  ),
+}
+const serverEnvText = Object.entries(serverEnv).map(([name, value]) => `${name}=${value}`).join(' ')
 
 const options: CampaignOptions = {
   requests: Number(process.env.MALFORMED_REQUESTS ?? 100_000),
@@ -35,7 +57,7 @@ const options: CampaignOptions = {
 /** bench/floor-server.ts as a WebhookProcess (no metrics port: heap and series figures stay empty). */
 async function startFloor(certificates: Certificates): Promise<WebhookProcess> {
   const [port = 0] = await freePorts(1)
-  const child = spawn(process.execPath, ['bench/floor-server.ts', String(port), certificates.certPath, certificates.keyPath], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...nodeArgs, 'bench/floor-server.ts', String(port), certificates.certPath, certificates.keyPath], { cwd: REPO_ROOT, env: { ...process.env, ...serverEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
   const stderr: string[] = []
   child.stderr.setEncoding('utf8').on('data', (c: string) => stderr.push(c))
   await new Promise<void>((resolve, reject) => {
@@ -60,16 +82,33 @@ async function startFloor(certificates: Certificates): Promise<WebhookProcess> {
   }
 }
 
+/** Where the webhook's memory sits beyond the heap in use: V8 heap committed and external (Buffer) memory, in MiB. */
+interface HeapFigures {
+  committedMiB: number
+  externalMiB: number
+}
+
+/** From the process's own /metrics (prom-client's default process metrics). */
+async function heapFigures(server: WebhookProcess): Promise<HeapFigures> {
+  const metrics = (await getMetricsPort(server, '/metrics')).body
+  const mib = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(metrics)?.[1] ?? 0) / 2 ** 20
+  return { committedMiB: mib('nodejs_heap_size_total_bytes'), externalMiB: mib('nodejs_external_memory_bytes') }
+}
+
 const certificates = makeCertificates()
-const results: Array<{ name: string; result: CampaignResult }> = []
+const results: Array<{ name: string; result: CampaignResult; heap?: { before: HeapFigures; settled: HeapFigures } }> = []
 for (const [name, start] of [
-  ['runguard webhook', () => startWebhook({ certificates })],
+  ['runguard webhook', () => startWebhook({ certificates, nodeArgs, env: serverEnv })],
   ['floor (bare Fastify)', () => startFloor(certificates)],
 ] as const) {
   process.stderr.write(`${name}: ${options.requests.toLocaleString('en')} hostile requests…\n`)
   const server = await start()
   try {
-    results.push({ name, result: await runCampaign(server, options) })
+    const before = server.metricsPort > 0 ? await heapFigures(server) : undefined
+    const result = await runCampaign(server, options)
+    // Read when the campaign has let the server idle (settleMs), before it is stopped.
+    const settled = before && result.serverAlive ? await heapFigures(server) : undefined
+    results.push({ name, result, ...(before && settled ? { heap: { before, settled } } : {}) })
   } finally {
     await server.stop()
   }
@@ -87,13 +126,14 @@ const slowSummary = (r: CampaignResult): string =>
     .join('; ')
 
 const [runguard, floor] = results.map((r) => r.result) as [CampaignResult, CampaignResult]
+const runguardHeap = results[0]?.heap
 const row = (label: string, get: (r: CampaignResult) => string) => `| ${label} | ${get(runguard)} | ${get(floor)} |`
 const lines = [
-  '## Malformed HTTP at volume (issue 14)',
+  SECTION,
   '',
   `Measured by \`npm run bench:malformed\` (bench/malformed-http.ts) on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, seed ${options.seed}.`,
   '',
-  `One \`runguard webhook\` process (no kube access, Events off) and, in the same run, the bare-Fastify floor server (bench/floor-server.ts, same certificate and body limit) each get ${options.requests.toLocaleString('en')} hostile requests on loopback from ${options.attackers} connections at a time, while ${options.validClients} keep-alive clients send valid AdmissionReviews throughout. The load generator shares the cores.`,
+  `One \`runguard webhook\` process (no kube access, Events off) and, in the same run, the bare-Fastify floor server (bench/floor-server.ts, same certificate and body limit, Fastify's own JSON body parser), both started with the Node flags \`${nodeArgs.join(' ')}\`${serverEnvText ? ` and the environment \`${serverEnvText}\`` : ''}, each get ${options.requests.toLocaleString('en')} hostile requests on loopback from ${options.attackers} connections at a time, while ${options.validClients} keep-alive clients send valid AdmissionReviews throughout. The load generator shares the cores.`,
   '',
   '| | runguard | floor (bare Fastify) |',
   '|---|---|---|',
@@ -109,6 +149,8 @@ const lines = [
   row('valid review latency p50 / p99 / max (ms) under attack', (r) => `${fmt(r.valid.p50ms)} / ${fmt(r.valid.p99ms)} / ${fmt(r.valid.maxMs)}`),
   row('RSS before → peak → right after → after idling (MiB)', (r) => `${fmt(r.rss.beforeMiB)} → ${fmt(r.rss.peakMiB)} → ${fmt(r.rss.afterMiB)} → ${fmt(r.rss.settledMiB)}`),
   row('V8 heap in use before → after idling (MiB)', (r) => (r.rss.heapBeforeMiB > 0 ? `${fmt(r.rss.heapBeforeMiB)} → ${fmt(r.rss.heapSettledMiB)}` : 'n/a (no metrics port)')),
+  row('V8 heap committed before → after idling (MiB)', (r) => (r === runguard && runguardHeap ? `${fmt(runguardHeap.before.committedMiB)} → ${fmt(runguardHeap.settled.committedMiB)}` : 'n/a')),
+  row('external (Buffer) memory before → after idling (MiB)', (r) => (r === runguard && runguardHeap ? `${fmt(runguardHeap.before.externalMiB)} → ${fmt(runguardHeap.settled.externalMiB)}` : 'n/a')),
   row('request metric series afterwards', (r) => (r.rss.heapBeforeMiB > 0 ? String(r.requestMetricSeries) : 'n/a')),
   row('duration (s)', (r) => `${fmt(r.durationMs / 1000, 0)}${r.stoppedByDeadline ? ' (stopped by the deadline)' : ''}`),
   '',
@@ -125,8 +167,9 @@ const lines = [
     .sort((a, b) => b[1].sent - a[1].sent)
     .map(([name, s]) => `- ${name}: ${s.sent.toLocaleString('en')} → ${Object.entries(s.answers).map(([code, n]) => `${n} × ${code}`).join(', ')}${s.closed > 0 ? `${Object.keys(s.answers).length > 0 ? ', ' : ''}${s.closed} closed` : ''}${s.wrong > 0 ? ` (${s.wrong} wrong: ${s.examples[0]})` : ''}`),
   '',
-  'Reproduce: `npm run bench:malformed` (MALFORMED_REQUESTS, MALFORMED_SLOWLORIS, MALFORMED_SLOW_WAIT_MS, MALFORMED_DEADLINE_MS, MALFORMED_SEED).',
+  'Reproduce: `npm run bench:malformed` (MALFORMED_REQUESTS, MALFORMED_SLOWLORIS, MALFORMED_SLOW_WAIT_MS, MALFORMED_DEADLINE_MS, MALFORMED_SEED, MALFORMED_NODE_ARGS, MALFORMED_SERVER_ENV).',
 ]
 process.stdout.write(`${lines.join('\n')}\n`)
+writeSection(OUT, SECTION, lines.join('\n'))
 const failed = [runguard].some((r) => !r.serverAlive || r.valid.failed > 0 || totals(r).wrong > 0)
 process.exitCode = failed ? 1 : 0

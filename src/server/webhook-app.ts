@@ -15,6 +15,7 @@ import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import { health } from './health.ts'
+import { copyJsonBodiesIntoOneBuffer } from './json-body.ts'
 import { DEFAULT_BODY_LIMIT } from './limits.ts'
 
 export interface WebhookAppOptions {
@@ -40,11 +41,12 @@ export interface WebhookAppOptions {
 
 export async function buildWebhookApp(options: WebhookAppOptions): Promise<FastifyInstance> {
   const { metrics, logger } = options
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT
   const app: FastifyInstance = Fastify({
     // Decisions are logged by the observer, one line each; Fastify's per-request child loggers
     // and request/response lines would cost on every admission call and double the output.
     logger: false,
-    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    bodyLimit,
     // Slow or silent clients (slowloris) must not hold sockets: a whole request within 10 s, its
     // headers within 5 s, a TLS handshake within 5 s, checked every second. No idle-socket
     // timeout: closing an idle keep-alive connection races the API server writing into it.
@@ -61,6 +63,7 @@ export async function buildWebhookApp(options: WebhookAppOptions): Promise<Fasti
       return payload
     })
   }
+  copyJsonBodiesIntoOneBuffer(app, bodyLimit)
   await app.register(health, { isReady: options.isReady })
   const handlers = admissionHandlers(options.webhooks, {
     config: options.config,
