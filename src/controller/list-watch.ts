@@ -18,6 +18,8 @@ export interface ListWatchScope {
   /** Undefined = all namespaces. */
   namespace?: string
   labelSelector?: string
+  /** E.g. `metadata.name=<name>`: a watch of one object, which RBAC may then limit by resourceNames. */
+  fieldSelector?: string
 }
 
 export interface ListResult {
@@ -54,10 +56,19 @@ export interface ListWatchSource {
 }
 
 export interface ListWatchOptions {
-  /** Fixed server-side timeout of each watch (the server sends a bookmark 2 s before); default WATCH_TIMEOUT_SECONDS. */
-  watchTimeoutSeconds?: number
-  /** Silence that ends a watch as dead; default WATCH_IDLE_TIMEOUT_MS (the REST source; client-node has its own 30 s). */
-  idleTimeoutMs?: number
+  /**
+   * Server-side timeout of each watch (the server sends a bookmark 2 s before): fixed, or a range
+   * each watch draws from; default WATCH_TIMEOUT_SECONDS.
+   */
+  watchTimeoutSeconds?: number | { readonly min: number; readonly max: number }
+  /**
+   * Silence that ends a watch as dead, fixed or from the watch's timeoutSeconds (for watches kept
+   * open longer than WATCH_IDLE_TIMEOUT_MS); default WATCH_IDLE_TIMEOUT_MS (the REST source;
+   * client-node has its own 30 s).
+   */
+  idleTimeoutMs?: number | ((timeoutSeconds: number) => number)
+  /** Draws each watch's timeout from its range; default Math.random. */
+  random?: () => number
 }
 
 /** The sources of one API connection: one per resource (the REST client's, or client-node's). */
@@ -97,26 +108,29 @@ export type QueryParams = Record<string, string | number | boolean | undefined>
 export interface ListPageParams {
   limit: number
   labelSelector?: string
+  fieldSelector?: string
   continue?: string
 }
 
-/** The query of one list page. */
-export function listPageParams({ labelSelector }: ListWatchScope, continueToken: string | undefined): ListPageParams {
-  return { limit: PAGE_SIZE, ...(labelSelector ? { labelSelector } : {}), ...(continueToken ? { continue: continueToken } : {}) }
+/** The selectors of `scope` that are set, as query parameters. */
+function selectorParams({ labelSelector, fieldSelector }: ListWatchScope): { labelSelector?: string; fieldSelector?: string } {
+  return { ...(labelSelector ? { labelSelector } : {}), ...(fieldSelector ? { fieldSelector } : {}) }
 }
 
-/** The query of one watch (without `watch=true`): bookmarks on, a server-side timeout drawn from WATCH_TIMEOUT_SECONDS. */
-export function watchParams(
-  { labelSelector, resourceVersion }: ListWatchScope & { resourceVersion: string },
-  options: ListWatchOptions,
-  random: () => number = Math.random,
-): QueryParams {
-  const { min, max } = WATCH_TIMEOUT_SECONDS
+/** The query of one list page. */
+export function listPageParams(scope: ListWatchScope, continueToken: string | undefined): ListPageParams {
+  return { limit: PAGE_SIZE, ...selectorParams(scope), ...(continueToken ? { continue: continueToken } : {}) }
+}
+
+/** The query of one watch (without `watch=true`): bookmarks on, a server-side timeout from `options` (default drawn from WATCH_TIMEOUT_SECONDS). */
+export function watchParams(scope: ListWatchScope & { resourceVersion: string }, options: ListWatchOptions): QueryParams & { timeoutSeconds: number } {
+  const timeout = options.watchTimeoutSeconds ?? WATCH_TIMEOUT_SECONDS
+  const random = options.random ?? Math.random
   return {
-    resourceVersion,
+    resourceVersion: scope.resourceVersion,
     allowWatchBookmarks: true,
-    timeoutSeconds: options.watchTimeoutSeconds ?? min + Math.floor(random() * (max - min + 1)),
-    ...(labelSelector ? { labelSelector } : {}),
+    timeoutSeconds: typeof timeout === 'number' ? timeout : timeout.min + Math.floor(random() * (timeout.max - timeout.min + 1)),
+    ...selectorParams(scope),
   }
 }
 
@@ -205,10 +219,11 @@ export function restListWatchSource(client: RestClient, streamer: RestStreamer, 
 
     watch(scope, onEvent) {
       const what = `watch ${resource.plural}${scope.namespace === undefined ? '' : ` in ${scope.namespace}`}`
-      const query = queryString({ watch: true, ...watchParams(scope, options) })
+      const params = watchParams(scope, options)
+      const { idleTimeoutMs = WATCH_IDLE_TIMEOUT_MS } = options
       let aborted = false
-      const stream = streamer.stream(`${collectionPath(resource, scope.namespace)}?${query}`, (line) => onEvent(parseWatchLine(line, what)), {
-        idleTimeoutMs: options.idleTimeoutMs ?? WATCH_IDLE_TIMEOUT_MS,
+      const stream = streamer.stream(`${collectionPath(resource, scope.namespace)}?${queryString({ watch: true, ...params })}`, (line) => onEvent(parseWatchLine(line, what)), {
+        idleTimeoutMs: typeof idleTimeoutMs === 'number' ? idleTimeoutMs : idleTimeoutMs(params.timeoutSeconds),
       })
       return {
         done: watchEnd(stream.done, () => aborted, (err) => err instanceof StreamIdleTimeoutError),

@@ -7,7 +7,7 @@
  *   instead of one compacted away (which would mean 410 and a full relist);
  * - when a watch ends it resumes from the last resourceVersion;
  * - `410 Gone` (HTTP status or an ERROR event with code 410) → relist; the cache diffs the new list
- *   against what it holds;
+ *   against what it holds (`backoffRepeatedGone`: a 410 again right after that relist backs off first);
  * - other failures → exponential backoff with jitter (800 ms … 30 s by default), keeping the
  *   resourceVersion; after 5 failed watches in a row, relist;
  * - a watch that ends at once without any event counts as a failure;
@@ -48,6 +48,12 @@ export interface ReflectorOptions<T extends KubeObject> {
   relisting?: (reason: RelistReason) => void
   /** Applied to every listed object (by the source, page by page, when it can) and every watch event's object. */
   transform?: (obj: KubeObject) => T
+  /**
+   * A watch that answers 410 Gone again right after the relist the last 410 made, before any
+   * event, is a failure (backoff) instead of one more immediate relist: a server that expires
+   * every fresh list's resourceVersion makes no hot loop. Default false: every 410 relists at once.
+   */
+  backoffRepeatedGone?: boolean
 }
 
 /** One list+watch loop (client-go's Reflector) for one namespace, or all when `namespace` is undefined. */
@@ -63,6 +69,10 @@ export class Reflector<T extends KubeObject> {
   current = false
   /** Bookmarks received, over all watches. */
   bookmarks = 0
+  /** Watches started, over all. */
+  watches = 0
+  /** Lists and watches that failed, over all. */
+  failures = 0
   /** Why the next list (when resourceVersion is '') is made. */
   private listReason: RelistReason = 'initial'
   /** Events (including bookmarks) received by the current watch. */
@@ -95,6 +105,8 @@ export class Reflector<T extends KubeObject> {
     const { logger, clock } = this.ctx
     let failures = 0
     let watchFailures = 0
+    /** 410s in a row with no event between them; a watch that ends normally starts the count over. */
+    let goneInARow = 0
     while (!this.stopped) {
       let watchStartedAt: number | undefined
       try {
@@ -106,6 +118,9 @@ export class Reflector<T extends KubeObject> {
         if (this.stopped) return
         if (gone) {
           this.current = false
+          goneInARow = this.watchEvents > 0 ? 1 : goneInARow + 1
+          // Thrown before the resourceVersion is dropped, so the failure relists as 'expired'.
+          if (this.ctx.backoffRepeatedGone && goneInARow > 1) throw new KubeApiError('watch answered 410 Gone again right after a relist', { statusCode: 410 })
           logger.info({ namespace: this.namespace, resourceVersion: this.resourceVersion }, 'resourceVersion expired (410 Gone); relisting')
           this.resourceVersion = ''
           this.listReason = 'expired'
@@ -116,9 +131,11 @@ export class Reflector<T extends KubeObject> {
         }
         failures = 0
         watchFailures = 0
+        goneInARow = 0
         this.current = true
       } catch (err) {
         if (this.stopped) return
+        this.failures++
         this.current = false
         // A watch that was healthy for a while before failing starts the backoff afresh.
         const healthy = watchStartedAt !== undefined && (this.watchEvents > 0 || clock.now() - watchStartedAt >= this.ctx.minWatchMs)
@@ -168,6 +185,7 @@ export class Reflector<T extends KubeObject> {
     let failure: KubeApiError | undefined
     let stream: WatchStream | undefined
     let abortRequested = false
+    this.watches++
     const abort = (): void => {
       abortRequested = true
       stream?.abort()

@@ -1,7 +1,8 @@
 /**
  * restListWatchSource() (src/controller/list-watch.ts) against a local HTTP server scripted by each
  * test: list pages with continue tokens and the transform applied page by page, the watch query,
- * lines split across chunks, BOOKMARK and ERROR events, abort, the idle timeout, non-200 answers —
+ * lines split across chunks, BOOKMARK and ERROR events, abort, the idle timeout, a field selector
+ * and a watch timeout drawn from a given range, non-200 answers —
  * and, through an Informer, that 410 (an ERROR event or the HTTP status) and other failures reach
  * the reflector as they did from client-node.
  */
@@ -241,6 +242,28 @@ t.test('watch: silence past the idle timeout ends it as a normal end (a dead con
   const events: WatchEvent[] = []
   await t.resolves(source(t, api, JOB_RESOURCE, { idleTimeoutMs: 100 }).watch({ resourceVersion: '2' }, (e) => events.push(e)).done, 'silence after an event')
   t.equal(events.length, 1)
+})
+
+t.test('a field selector on list and watch; a watch timeout drawn from a given range, the idle timeout from it', async (t) => {
+  const api = await scriptedApi(t, (_req, res, seen) => {
+    if (seen.query.get('watch') !== 'true') return json(res, 200, { metadata: { resourceVersion: '3' }, items: [] })
+    startStream(res)
+  })
+  const secrets = source(t, api, { group: '', version: 'v1', plural: 'secrets', kind: 'Secret' }, {
+    watchTimeoutSeconds: { min: 10, max: 19 },
+    idleTimeoutMs: (timeoutSeconds) => timeoutSeconds * 10,
+    random: () => 0.99,
+  })
+  const scope = { namespace: 'ns', fieldSelector: 'metadata.name=tls' }
+  await secrets.list(scope)
+  const started = Date.now()
+  await t.resolves(secrets.watch({ ...scope, resourceVersion: '3' }, () => {}).done, 'a silent watch ends normally')
+  const took = Date.now() - started
+  t.ok(took >= 150 && took < 2_000, `after the idle timeout made from its timeoutSeconds, 190 ms (${took} ms)`)
+  const [listed, watched] = api.requests
+  t.equal(listed?.query.get('fieldSelector'), 'metadata.name=tls', 'list: the field selector')
+  t.equal(watched?.query.get('fieldSelector'), 'metadata.name=tls', 'watch: the field selector')
+  t.equal(watched?.query.get('timeoutSeconds'), '19', 'drawn from the range, its upper end included')
 })
 
 t.test('watch: a non-200 answer rejects with its status; a dropped connection and a line that is not JSON are failures', async (t) => {

@@ -8,6 +8,7 @@
  * - a dropped watch reconnects from the last resourceVersion (a bookmark's included), without
  *   relisting; a watch the server ends normally resumes the same way;
  * - 410 Gone (ERROR event or HTTP status) relists, and the next watch starts from the new list;
+ *   a 410 again right after that relist backs off first;
  * - errors back off and retry; a deleted Secret keeps the pair served.
  */
 import { once } from 'node:events'
@@ -246,6 +247,23 @@ t.test('410 Gone relists and watches from the new list', async (t) => {
   const fourth = await until('a watch after the second relist', () => api.watches.find((w, i) => i >= 2 && !w.closed && w.query.get('resourceVersion') === '95'))
   t.ok(fourth, 'HTTP 410 relisted too')
   t.equal(api.lists.length, 3, 'three lists in all')
+})
+
+t.test('410 Gone again right after the relist backs off before the next relist', async (t) => {
+  const api = await scriptedApi(t)
+  const v1 = await secretObject('50')
+  api.listAnswers = [list('50', v1.object), list('60', v1.object), list('70', v1.object)]
+  const gone = { status: 410, body: { kind: 'Status', reason: 'Expired', code: 410, message: 'too old resource version' } }
+  api.watchAnswers = [gone, gone]
+  const { source } = startSource(t, api, { backoffInitialMs: 1_000, backoffMaxMs: 1_000 })
+  await until('the second 410', () => api.watches.length === 2)
+  t.equal(api.lists.length, 2, 'the first 410 relisted at once')
+  await new Promise((r) => setTimeout(r, 200))
+  t.equal(api.lists.length, 2, 'the second, before any event, waits out a backoff')
+  t.equal(source.watch.stats.failures, 1, 'and counts as a failure')
+  const third = await until('the watch after the backoff', () => api.watches.find((w) => !w.closed))
+  t.equal(third.query.get('resourceVersion'), '70', 'from the list made after it')
+  t.equal(api.lists.length, 3)
 })
 
 t.test('errors back off and retry; a deleted Secret keeps the pair served', async (t) => {
