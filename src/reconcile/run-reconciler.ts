@@ -12,6 +12,8 @@
  * The only API reads are the ones a cache cannot answer:
  * - a recorded Job absent from the cache is confirmed gone with a GET (404) before it can be
  *   reported missing — the cache holds only labelled Jobs, and may lag;
+ * - a cancelling run's labelled Jobs, while the Job cache that selects its label is not current
+ *   (one LIST: that cache's listing is authoritative for the Jobs carrying the label);
  * - an Argo Workflow named in status.runtimeRef but not labelled, while cancelling;
  * - the run itself, in the pass after its status write lost a conflict, while the cache still
  *   holds the version that lost.
@@ -22,7 +24,7 @@ import type { InformerHandlers } from '../controller/informer.ts'
 import type { Lister } from '../controller/store.ts'
 import type { KubeObject } from '../kube/objects.ts'
 import { JOB_RESOURCE, WORKFLOW_RESOURCE } from '../kube/resources.ts'
-import { LABEL_ORCHESTRATION_RUN, RUN_KINDS, runKindByName, type RunKind, type RunKindName } from '../kube/run-kinds.ts'
+import { JOB_RUN_LABELS, LABEL_ORCHESTRATION_RUN, RUN_KINDS, runKindByName, type RunKind, type RunKindName } from '../kube/run-kinds.ts'
 import type { ChildRun } from './cancel.ts'
 import { PlanCallsFailed, runCalls, runEffects, writeStatus, type ExecutorDeps } from './executor.ts'
 import { isJobReported, isWatchedRecord, type MissingJob } from './job-missing.ts'
@@ -45,7 +47,7 @@ export type JobCache = Lister & { isCurrent?: () => boolean; listLive?: (namespa
 
 export interface RunCaches {
   runs: Record<RunKindName, RunCache>
-  /** Job caches, one per label of JOB_RUN_LABELS. */
+  /** Job caches, one per label of JOB_RUN_LABELS and in its order: jobs[i] selects JOB_RUN_LABELS[i]. */
   jobs: readonly JobCache[]
   /** Argo Workflow caches; undefined when that API is not served. */
   workflows?: readonly Lister[]
@@ -75,6 +77,52 @@ function byKey(objects: Iterable<KubeObject>): KubeObject[] {
   return [...map.values()]
 }
 
+/**
+ * The Job caches to ask for a run's labelled Jobs: the one whose informer selects `kind`'s label.
+ * It holds every Job labelled for such a run; another label's cache holds only the ones that carry
+ * both labels, so asking it too adds only stale copies — or, listed live, one more LIST. Caches not
+ * laid out one per label (a test's single cache) are all asked.
+ */
+function jobCachesFor(jobs: readonly JobCache[], kind: RunKind): readonly JobCache[] {
+  if (jobs.length !== JOB_RUN_LABELS.length) return jobs
+  const own = jobs[(JOB_RUN_LABELS as readonly string[]).indexOf(kind.childLabel)]
+  return own ? [own] : jobs
+}
+
+/**
+ * The Jobs in `namespace` that `runSelector` selects, from `sources` — listed from the API server
+ * instead of a cache that is not current when `live` (a cancel must not end on a cache that lost
+ * events). What this returns is authoritative for every Job carrying the run's label.
+ */
+async function labelledJobs(sources: readonly JobCache[], namespace: string, runSelector: string, live: boolean): Promise<KubeObject[]> {
+  const found: KubeObject[] = []
+  for (const cache of sources) {
+    if (live && cache.listLive && cache.isCurrent?.() === false) found.push(...(await cache.listLive(namespace, runSelector)))
+    else found.push(...cache.list(namespace, runSelector))
+  }
+  return byKey(found)
+}
+
+/**
+ * Jobs the run's status records that `labelled` cannot speak for: cached copies in another
+ * namespace or without the run's label (recorded, but labelled otherwise). A recorded Job that does
+ * carry the label and is not in `labelled` is gone, or no longer the run's, whatever a cache that
+ * lags still remembers — taking that copy would resurrect it, or put a stale uid on its DELETE.
+ */
+function recordedOutside(run: KubeObject, kind: RunKind, labelled: readonly KubeObject[], caches: readonly JobCache[]): KubeObject[] {
+  const listed = new Set(labelled.map((job) => qualified(namespaceOf(job), nameOf(job))))
+  const coveredByList = (job: KubeObject): boolean => namespaceOf(job) === namespaceOf(run) && job.metadata?.labels?.[kind.childLabel] === nameOf(run)
+  const found: KubeObject[] = []
+  for (const record of recordedJobs(run)) {
+    if (listed.has(qualified(record.namespace, record.name))) continue
+    for (const cache of caches) {
+      const job = cache.get(record.namespace, record.name)
+      if (job && !coveredByList(job)) found.push(job)
+    }
+  }
+  return byKey(found)
+}
+
 export function createRunReconciler(deps: RunReconcilerDeps): Reconciler {
   const clock = deps.clock ?? Date.now
   const { caches, config, memory, api } = deps
@@ -90,26 +138,17 @@ export function createRunReconciler(deps: RunReconcilerDeps): Reconciler {
   }
 
   /**
-   * The run's Jobs, from the caches. While it is being cancelled and a Job cache is not current
-   * (a watch failed or expired and its relist has not come in), from the API server instead: the
-   * cancel is done when the run's Jobs are gone, and a cache that lost events would call a Job
-   * created meanwhile gone and let the run show Cancelled while it still runs.
+   * The run's Jobs, from the caches. While it is being cancelled and the Job cache that selects
+   * its label is not current (a watch failed or expired and its relist has not come in), its
+   * labelled Jobs come from the API server instead: the cancel is done when the run's Jobs are
+   * gone, and a cache that lost events would call a Job created meanwhile gone and let the run
+   * show Cancelled while it still runs. Each Job appears once, in the copy of the source that is
+   * authoritative for it.
    */
   const jobsOf = async (kind: RunKind, run: KubeObject, cancelling: boolean): Promise<KubeObject[]> => {
     if (kind.kind === 'OrchestrationRun') return []
-    const found: KubeObject[] = []
-    const runSelector = selector(kind.childLabel, nameOf(run))
-    for (const cache of caches.jobs) {
-      if (cancelling && cache.listLive && cache.isCurrent?.() === false) found.push(...(await cache.listLive(namespaceOf(run), runSelector)))
-      else found.push(...cache.list(namespaceOf(run), runSelector))
-    }
-    for (const record of recordedJobs(run)) {
-      for (const cache of caches.jobs) {
-        const job = cache.get(record.namespace, record.name)
-        if (job) found.push(job)
-      }
-    }
-    return byKey(found)
+    const labelled = await labelledJobs(jobCachesFor(caches.jobs, kind), namespaceOf(run), selector(kind.childLabel, nameOf(run)), cancelling)
+    return [...labelled, ...recordedOutside(run, kind, labelled, caches.jobs)]
   }
 
   const workflowsOf = async (kind: RunKind, run: KubeObject): Promise<KubeObject[]> => {

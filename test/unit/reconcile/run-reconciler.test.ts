@@ -9,23 +9,36 @@ import { ReconcileMemory } from '../../../src/reconcile/memory.ts'
 import { PlanCallsFailed } from '../../../src/reconcile/executor.ts'
 import { createRunReconciler, type RunReconcilerConfig } from '../../../src/reconcile/run-reconciler.ts'
 import { metricValue } from '../../helpers/fake-clock.ts'
-import { agentRun, cacheOf, childOf, FakeApi, FakeRecorder, iso, job, jobRecorded, orchestrationRun, T0_MS, workflow } from './fixtures.ts'
+import { LABEL_AGENT_RUN, LABEL_TOOL_RUN } from '../../../src/kube/run-kinds.ts'
+import { agentRun, cacheOf, childOf, FakeApi, FakeRecorder, iso, job, jobRecorded, orchestrationRun, T0_MS, toolRun, workflow } from './fixtures.ts'
 
 const baseConfig: RunReconcilerConfig = { cancelTimeoutMs: 30_000, jobTtlSeconds: 600, jobMissingGraceSeconds: 30, namespaces: [] }
 
-function setup(options: { runs?: KubeObject[]; orchestrations?: KubeObject[]; jobs?: KubeObject[]; workflows?: KubeObject[] | undefined; config?: Partial<RunReconcilerConfig> } = {}) {
+function setup(
+  options: {
+    runs?: KubeObject[]
+    orchestrations?: KubeObject[]
+    toolRuns?: KubeObject[]
+    jobs?: KubeObject[]
+    /** Instead of `jobs`: one Job cache per label, as the informers are wired (agent-run, tool-run). */
+    jobsByLabel?: [KubeObject[], KubeObject[]]
+    workflows?: KubeObject[] | undefined
+    config?: Partial<RunReconcilerConfig>
+  } = {},
+) {
   const api = new FakeApi()
   const recorder = new FakeRecorder()
   const metrics = createMetrics({ component: 'reconciler', version: 'test', processMetrics: false })
   const clock = { now: T0_MS }
   const caches = {
-    runs: { AgentRun: cacheOf(options.runs ?? []), OrchestrationRun: cacheOf(options.orchestrations ?? []), ToolRun: cacheOf([]) },
-    jobs: [cacheOf(options.jobs ?? [])],
+    runs: { AgentRun: cacheOf(options.runs ?? []), OrchestrationRun: cacheOf(options.orchestrations ?? []), ToolRun: cacheOf(options.toolRuns ?? []) },
+    jobs: options.jobsByLabel ? options.jobsByLabel.map((jobs) => cacheOf(jobs)) : [cacheOf(options.jobs ?? [])],
     ...(options.workflows ? { workflows: [cacheOf(options.workflows)] } : {}),
   }
   for (const r of options.runs ?? []) api.put('agentruns', r)
   for (const r of options.orchestrations ?? []) api.put('orchestrationruns', r)
-  for (const j of options.jobs ?? []) api.put('jobs', j)
+  for (const r of options.toolRuns ?? []) api.put('toolruns', r)
+  for (const j of [...(options.jobs ?? []), ...(options.jobsByLabel?.flat() ?? [])]) api.put('jobs', j)
   const memory = new ReconcileMemory()
   const reconcile = createRunReconciler({
     config: { ...baseConfig, ...options.config },
@@ -108,6 +121,89 @@ t.test('AgentRun cancel with a Job cache that is not current: its Jobs are liste
   Object.assign(quiet.caches.jobs[0]!, { isCurrent: () => false, listLive: async () => t.fail('no live list without a cancel') })
   await quiet.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'p' })
   t.notOk(quiet.api.ops().some((op) => op.startsWith('delete')), 'nothing deleted')
+})
+
+/**
+ * Makes a Job cache not current; its listLive answers from `live` with the cache's own label and
+ * the asked selector, like the informer's, and notes each LIST in `lists`.
+ */
+function goStale(cache: ReturnType<typeof cacheOf>, ownLabel: string, live: KubeObject[], lists: string[]): void {
+  Object.assign(cache, {
+    isCurrent: () => false,
+    listLive: async (namespace: string, selector: string) => {
+      lists.push(`${ownLabel} ${namespace} ${selector}`)
+      return cacheOf(live).list(namespace, `${ownLabel},${selector}`)
+    },
+  })
+}
+
+/** A Job labelled for both an AgentRun and a ToolRun. */
+function bothLabels(name: string, agentRunName: string, toolRunName: string, uid?: string): KubeObject {
+  const base = job(name, agentRunName, uid ? { uid } : {})
+  return { ...base, metadata: { ...base.metadata, labels: { [LABEL_AGENT_RUN]: agentRunName, [LABEL_TOOL_RUN]: toolRunName } } }
+}
+
+t.test('cancel over a cache that is not current: the live list, not a stale cached copy, decides a recorded Job', async (t) => {
+  const status = {
+    ...jobRecorded('r-job', T0_MS - 60_000),
+    workflow: { steps: [{ name: 'step-1', jobRef: { name: 'r-step-gone' } }, { name: 'step-2', jobRef: { name: 'r-other' } }] },
+  }
+  const run = agentRun('r', { cancel: true, status })
+  const s = setup({
+    runs: [run],
+    // What the cache remembers: r-job as it was before it was re-created (same name, new uid), a
+    // step Job deleted since, and a recorded Job labelled for another run.
+    jobs: [job('r-job', 'r', { uid: 'uid-old' }), job('r-step-gone', 'r'), job('r-other', 'someone-else')],
+  })
+  s.api.objects.delete('jobs/agents/r-step-gone')
+  const recreated = job('r-job', 'r', { uid: 'uid-new' })
+  s.api.put('jobs', recreated)
+  const lists: string[] = []
+  goStale(s.caches.jobs[0]!, LABEL_AGENT_RUN, [recreated], lists)
+  t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), done())
+  t.same(lists, [`${LABEL_AGENT_RUN} agents ${LABEL_AGENT_RUN}=r`])
+  const deletes = s.api.calls.filter((c) => c.op === 'delete').map((c) => `${c.name} ${c.options?.uid}`)
+  t.same(deletes, ['r-job uid-new', 'r-other uid-r-other'], "the live copy's uid; the Job the live list did not return is not resurrected; a recorded Job the list cannot speak for is still stopped")
+  t.equal(statusOf(s.api, 'agentruns', 'r')?.phase, 'Cancelled')
+  t.notOk(s.api.objects.has('jobs/agents/r-job'), 'the re-created Job itself is gone, not just a DELETE answered for an old uid')
+})
+
+t.test('cancel over Job caches that are not current: one LIST, through the informer that selects the run kind’s label', async (t) => {
+  const cases = [
+    { kind: 'AgentRun' as const, plural: 'agentruns', own: LABEL_AGENT_RUN, run: agentRun('r', { cancel: true, status: { phase: 'Running' } }), created: job('r-new', 'r') },
+    { kind: 'ToolRun' as const, plural: 'toolruns', own: LABEL_TOOL_RUN, run: toolRun('r', { cancel: true, status: { phase: 'Running' } }), created: job('r-new', 'r', { label: 'tool' }) },
+  ]
+  for (const c of cases) {
+    t.test(c.kind, async (t) => {
+      // A Job carrying both labels (an AgentRun's Job made for a ToolRun) sits in both caches.
+      const shared = bothLabels('r-both', 'r', 'r')
+      const s = setup({ ...(c.kind === 'AgentRun' ? { runs: [c.run] } : { toolRuns: [c.run] }), jobsByLabel: [[shared], [shared]] })
+      s.api.put('jobs', c.created)
+      const lists: string[] = []
+      const live = [shared, c.created]
+      goStale(s.caches.jobs[0]!, LABEL_AGENT_RUN, live, lists)
+      goStale(s.caches.jobs[1]!, LABEL_TOOL_RUN, live, lists)
+      t.same(await s.reconcile({ kind: c.kind, namespace: 'agents', name: 'r' }), done())
+      t.same(lists, [`${c.own} agents ${c.own}=r`], 'one LIST, by the run’s own label')
+      t.same(
+        s.api.ops().filter((op) => op.startsWith('delete')),
+        ['delete jobs agents/r-both', 'delete jobs agents/r-new'],
+        'each Job once, the one created while the watch was down included',
+      )
+      t.equal(statusOf(s.api, c.plural, 'r')?.phase, 'Cancelled')
+    })
+  }
+
+  t.test('only the other label’s cache is not current: the run’s own cache answers, no LIST', async (t) => {
+    const run = agentRun('r', { cancel: true, status: { phase: 'Running' } })
+    const s = setup({ runs: [run], jobsByLabel: [[job('r-job', 'r')], []] })
+    Object.assign(s.caches.jobs[0]!, { isCurrent: () => true, listLive: async () => t.fail('the agent-run cache is current') })
+    const lists: string[] = []
+    goStale(s.caches.jobs[1]!, LABEL_TOOL_RUN, [], lists)
+    t.same(await s.reconcile({ kind: 'AgentRun', namespace: 'agents', name: 'r' }), done())
+    t.same(lists, [], 'the tool-run informer cannot hold an AgentRun Job the agent-run one lacks')
+    t.same(s.api.ops(), ['delete jobs agents/r-job', 'replaceStatus agentruns agents/r'])
+  })
 })
 
 t.test('a live Job list that fails fails the pass (retried with backoff), and nothing is written', async (t) => {
