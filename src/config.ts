@@ -57,6 +57,8 @@ export interface Config {
   leaseRetryPeriodSeconds: number
   podName: string
   podNamespace: string
+  /** Seconds of idleness after a burst before memory is given back (src/idle-memory.ts); 0 disables. */
+  idleMemoryReleaseSeconds: number
   /** Webhook TLS and registration (README "TLS" and "Safe ordering"); see src/tls/ and src/registration/. */
   tls: TlsSettings
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -154,6 +156,7 @@ export const SETTINGS: readonly Setting[] = [
   own('TLS_RENEW_BEFORE_DAYS', { kind: 'integer', default: '30', minimum: 1, doc: 'self-managed: renew the serving certificate (and rotate the CA, with overlap) this long before expiry; less than both validities.' }),
   own('POD_NAME', { kind: 'string', default: '', doc: 'This pod (Downward API); used as Event `reportingInstance` and Lease holder. Defaults to the host name.' }),
   own('POD_NAMESPACE', { kind: 'string', default: 'runguard-system', doc: 'This pod’s namespace (Downward API).' }),
+  own('IDLE_MEMORY_RELEASE_SECONDS', { kind: 'integer', default: '10', minimum: 0, doc: 'After a burst, once the process has idled this long, a memory-reducing garbage collection gives the pages V8 grew into back to the system (once per burst); 0 disables.' }),
   own('LOG_LEVEL', { kind: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level.' }),
 ]
 
@@ -378,6 +381,7 @@ export function loadConfigWithWarnings(env: NodeJS.ProcessEnv = process.env, hos
     leaseRetryPeriodSeconds: retryPeriod,
     podName: str('RUNGUARD_POD_NAME') || hostname,
     podNamespace,
+    idleMemoryReleaseSeconds: int('RUNGUARD_IDLE_MEMORY_RELEASE_SECONDS'),
     tls,
     logLevel: str('RUNGUARD_LOG_LEVEL') as Config['logLevel'],
   }

@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { InFlightWorkSources, type ControllerMetrics, type InformerMetrics, type LeaderMetrics } from './controller/metrics.ts'
+import type { IdleMemoryMetrics } from './idle-memory.ts'
 
 /** Admission answers in well under a millisecond; the tail matters up to the API server's timeout. */
 const WEBHOOK_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
@@ -13,7 +14,7 @@ const RECONCILE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 const CANCEL_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300]
 
 /** The controller machinery's metrics (controller/metrics.ts) plus runguard's own. */
-export interface Metrics extends ControllerMetrics, InformerMetrics, LeaderMetrics {
+export interface Metrics extends ControllerMetrics, InformerMetrics, LeaderMetrics, IdleMemoryMetrics {
   registry: Registry
   webhookRequests: Counter<'webhook' | 'code'>
   webhookLatency: Histogram<'webhook'>
@@ -211,6 +212,22 @@ export function createMetrics(options: MetricsOptions): Metrics {
       name: 'runguard_webhook_armed',
       help: '1 when the webhook entry is at the failurePolicy its armed-failure-policy annotation names, else 0 (set by the TLS Lease holder).',
       labelNames: ['configuration', 'webhook'],
+      registers,
+    }),
+    idleMemoryCollections: new Counter({
+      name: 'runguard_idle_memory_collections_total',
+      help: 'Memory-reducing garbage collections run once the process idled after its memory grew.',
+      registers,
+    }),
+    idleMemoryCollectionSeconds: new Histogram({
+      name: 'runguard_idle_memory_collection_seconds',
+      help: 'Pause of each idle memory-reducing garbage collection.',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    idleMemoryReleasedBytes: new Counter({
+      name: 'runguard_idle_memory_released_bytes_total',
+      help: 'Resident memory given back by the idle memory-reducing garbage collections.',
       registers,
     }),
   }

@@ -39,6 +39,7 @@ import type { ResourceClient } from '../kube/resource-client.ts'
 import { createRestClient, createRestStreamer, loadRestConfig, type RestClient, type RestConfig } from '../kube/rest.ts'
 import { WORKFLOW_RESOURCE } from '../kube/resources.ts'
 import type { Logger } from '../log.ts'
+import { startIdleMemoryReducer } from '../idle-memory.ts'
 import { createMetrics, type Metrics } from '../metrics.ts'
 import { allInformers, createRunguardControllers, createRunguardInformers } from '../reconcile/controllers.ts'
 import { buildMetricsApp } from '../server/metrics-app.ts'
@@ -220,6 +221,7 @@ export async function startReconciler(options: ReconcilerOptions, config: Config
   }
   const address = metricsApp.server.address()
   const metricsPort = typeof address === 'object' && address ? address.port : 0
+  const stopIdleMemory = startIdleMemoryReducer({ idleSeconds: config.idleMemoryReleaseSeconds, metrics, log: logger })
   logger.info({ kubeconfig: kube.source, client: kube.client, metricsPort, namespaces: config.namespaces.length > 0 ? config.namespaces : 'all' }, 'reconciler starting')
 
   let workflowsServed: boolean
@@ -290,6 +292,7 @@ export async function startReconciler(options: ReconcilerOptions, config: Config
       await Promise.all(informers.map((i) => i.stop()))
       await recorder.close()
       kube.close()
+      stopIdleMemory()
       await metricsApp.close()
       logger.info('reconciler stopped')
     },

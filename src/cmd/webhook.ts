@@ -11,6 +11,7 @@ import { EventRecorder } from '../events/recorder.ts'
 import { restEventTransport } from '../events/transport.ts'
 import { createRestClient, loadRestConfig, type RestConfig } from '../kube/rest.ts'
 import type { Logger } from '../log.ts'
+import { startIdleMemoryReducer } from '../idle-memory.ts'
 import { createMetrics, type Metrics } from '../metrics.ts'
 import { buildMetricsApp } from '../server/metrics-app.ts'
 import { startRegistrationController, type RegistrationController } from '../registration/controller.ts'
@@ -120,6 +121,7 @@ export async function startWebhookServer(
     throw err
   }
   certificates.start()
+  const stopIdleMemory = startIdleMemoryReducer({ idleSeconds: config.idleMemoryReleaseSeconds, metrics, log: logger })
   const registrationClient = manages && kube ? createRestClient(kube) : undefined
   if (registrationClient) {
     registration = startRegistrationController({
@@ -163,6 +165,7 @@ export async function startWebhookServer(
       // the API server still uses, each right after a complete answer.
       if (options.lameDuckMs) await new Promise((resolve) => setTimeout(resolve, options.lameDuckMs))
       certificates.stop()
+      stopIdleMemory()
       // Hands the TLS Lease back so a peer takes over the writing at once.
       await registration?.stop()
       registrationClient?.close()

@@ -60,6 +60,7 @@ export const CHART_SETTINGS: Readonly<Record<string, ChartSetting>> = {
   RUNGUARD_TLS_RENEW_BEFORE_DAYS: { readBy: ['webhook'], value: 'tls.selfManaged.renewBeforeDays' },
   RUNGUARD_POD_NAME: { readBy: ['webhook', 'reconciler'], value: '(Downward API)' },
   RUNGUARD_POD_NAMESPACE: { readBy: ['webhook', 'reconciler'], value: '(Downward API: the release namespace)' },
+  RUNGUARD_IDLE_MEMORY_RELEASE_SECONDS: { readBy: ['webhook', 'reconciler'], value: 'idleMemoryReleaseSeconds' },
   RUNGUARD_LOG_LEVEL: { readBy: ['webhook', 'reconciler'], value: 'logging.level' },
 }
 

@@ -27,6 +27,7 @@ t.test('defaults match SPEC', async (t) => {
   t.equal(config.cancelTimeoutMs, 30000)
   t.equal(config.eventsEnabled, true)
   t.equal(config.immutabilityEnforced, true)
+  t.equal(config.idleMemoryReleaseSeconds, 10)
   t.same(config.namespaces, [])
   t.same(config.blockedSecrets, [])
   t.equal(config.enforcement.parameters, 'deny')
@@ -324,4 +325,11 @@ t.test('upstream-only names never collide with runguard\'s, and none is a "typo"
     t.notOk(known.includes(name), `${name} is not one of runguard's names`)
     if (name.startsWith('AGENTS_')) t.ok(closestName(name, known).distance > TYPO_DISTANCE, `${name} is far from runguard's names`)
   }
+})
+
+t.test('RUNGUARD_IDLE_MEMORY_RELEASE_SECONDS: 0 disables; negative or not a number stops start-up naming it', async (t) => {
+  t.equal(loadConfig({ RUNGUARD_IDLE_MEMORY_RELEASE_SECONDS: '0' }, 'p').idleMemoryReleaseSeconds, 0)
+  t.equal(loadConfig({ RUNGUARD_IDLE_MEMORY_RELEASE_SECONDS: '30' }, 'p').idleMemoryReleaseSeconds, 30)
+  t.throws(() => loadConfig({ RUNGUARD_IDLE_MEMORY_RELEASE_SECONDS: '-1' }, 'p'), { message: /RUNGUARD_IDLE_MEMORY_RELEASE_SECONDS/ })
+  t.throws(() => loadConfig({ RUNGUARD_IDLE_MEMORY_RELEASE_SECONDS: 'soon' }, 'p'), { message: /RUNGUARD_IDLE_MEMORY_RELEASE_SECONDS/ })
 })

@@ -21,6 +21,8 @@ and validate the whole configuration at start.
   value: {{ .Values.events.enabled | toString | quote }}
 - name: AGENTS_CONTROLLER_EVENTS_RATE_LIMIT_PER_MIN
   value: {{ .Values.events.rateLimitPerMin | int64 | toString | quote }}
+- name: RUNGUARD_IDLE_MEMORY_RELEASE_SECONDS
+  value: {{ .Values.idleMemoryReleaseSeconds | int64 | toString | quote }}
 - name: RUNGUARD_LOG_LEVEL
   value: {{ .Values.logging.level | quote }}
 {{- range $name := keys .Values.env.vars | sortAlpha }}
