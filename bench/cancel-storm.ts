@@ -236,6 +236,11 @@ async function sample(reconciler: ReconcilerProcess): Promise<{ rssMiB: number; 
   return { rssMiB: (metricValue(text, 'process_resident_memory_bytes') ?? 0) / 1024 / 1024, lagMaxMs: (metricValue(text, 'nodejs_eventloop_lag_max_seconds') ?? 0) * 1000 }
 }
 
+/** How many idle memory collections the process ran, and their pauses' total. */
+function idleCollections(text: string): { count: number; seconds: number } {
+  return { count: metricValue(text, 'runguard_idle_memory_collection_seconds_count') ?? 0, seconds: metricValue(text, 'runguard_idle_memory_collection_seconds_sum') ?? 0 }
+}
+
 /** The worst event-loop delay over `ms` of 250 ms scrapes: what the idle process (and the machine) shows. */
 async function idleLagMaxMs(reconciler: ReconcilerProcess, ms: number): Promise<number> {
   await sample(reconciler) // resets the window
@@ -285,6 +290,9 @@ interface StormResult {
   /** Worst event-loop delay while idle before the storm (the floor), and from the first cancel to 20 s after the last Cancelled. */
   lagIdleMs: number
   lagStormMs: number
+  /** Idle memory collections (src/idle-memory.ts) from the storm's start to the 60 s reading, and their mean pause. */
+  idleCollections: number
+  idleCollectionMeanMs: number
   limitAfter: number | undefined
   throttled: number
   /** The machine's 1-minute load average when the cancels started (2 cores: above 2 is queueing). */
@@ -330,6 +338,7 @@ async function storm(cp: ControlPlane, n: number): Promise<StormResult> {
       await waitIdle(reconciler, 300_000)
       const lagIdleMs = await idleLagMaxMs(reconciler, 10_000)
       const rssBefore = (await sample(reconciler)).rssMiB
+      const collectionsBefore = idleCollections(await reconciler.scrape())
 
       const { resourceVersion } = await list(setup.call, `${RUNS}/namespaces/${stormNs}/agentruns`)
       const watch = watchCancelled(cp, stormNs, resourceVersion)
@@ -372,6 +381,7 @@ async function storm(cp: ControlPlane, n: number): Promise<StormResult> {
       // V8 gives back the heap it grew only once allocation has been low for a while: a later look too.
       await sleep(40_000)
       const rssLater = (await sample(reconciler)).rssMiB
+      const collectionsAfter = idleCollections(await reconciler.scrape())
       // The machine's load drifts: the writes-only floor again, after the storm, on fresh runs.
       await reconciler.stop()
       let floorAfterMs = Number.NaN
@@ -405,6 +415,8 @@ async function storm(cp: ControlPlane, n: number): Promise<StormResult> {
         rssLater,
         lagIdleMs,
         lagStormMs,
+        idleCollections: collectionsAfter.count - collectionsBefore.count,
+        idleCollectionMeanMs: collectionsAfter.count > collectionsBefore.count ? ((collectionsAfter.seconds - collectionsBefore.seconds) / (collectionsAfter.count - collectionsBefore.count)) * 1000 : Number.NaN,
         limitAfter: metricValue(metrics, 'runguard_api_concurrency_limit'),
         throttled,
         loadAtStorm,
@@ -442,7 +454,7 @@ const s = (ms: number): string => (ms / 1000).toFixed(1)
 const writesFloor = (r: StormResult): number => (Number.isNaN(r.floorAfterMs) ? r.floorMs : (r.floorMs + r.floorAfterMs) / 2)
 const rows = results.map(
   (r) =>
-    `| ${r.n.toLocaleString('en')} | ${s(r.stormMs)} | ${s(r.floorMs)} / ${Number.isNaN(r.floorAfterMs) ? '–' : s(r.floorAfterMs)} | ${(r.stormMs / writesFloor(r)).toFixed(2)} | ${Number.isNaN(r.floorWithCancelsMs) ? '–' : s(r.floorWithCancelsMs)} | ${Number.isNaN(r.floorWithCancelsMs) ? '–' : (r.stormMs / r.floorWithCancelsMs).toFixed(2)} | ${s(r.p50Ms)} | ${s(r.p99Ms)} | ${s(r.cancelSendMs)} | ${(r.metricMeanMs / 1000).toFixed(1)} (${r.metricCount}) | ${r.rssBefore.toFixed(0)} / ${r.rssPeak.toFixed(0)} / ${r.rssAfter.toFixed(0)} / ${r.rssLater.toFixed(0)} | ${r.lagStormMs.toFixed(0)} / ${r.lagIdleMs.toFixed(0)} | ${r.limitAfter ?? '–'} | ${r.throttled} | ${r.reconciles} / ${r.conflicts} | ${r.loadAtStorm.toFixed(1)} |`,
+    `| ${r.n.toLocaleString('en')} | ${s(r.stormMs)} | ${s(r.floorMs)} / ${Number.isNaN(r.floorAfterMs) ? '–' : s(r.floorAfterMs)} | ${(r.stormMs / writesFloor(r)).toFixed(2)} | ${Number.isNaN(r.floorWithCancelsMs) ? '–' : s(r.floorWithCancelsMs)} | ${Number.isNaN(r.floorWithCancelsMs) ? '–' : (r.stormMs / r.floorWithCancelsMs).toFixed(2)} | ${s(r.p50Ms)} | ${s(r.p99Ms)} | ${s(r.cancelSendMs)} | ${(r.metricMeanMs / 1000).toFixed(1)} (${r.metricCount}) | ${r.rssBefore.toFixed(0)} / ${r.rssPeak.toFixed(0)} / ${r.rssAfter.toFixed(0)} / ${r.rssLater.toFixed(0)} | ${r.lagStormMs.toFixed(0)} / ${r.lagIdleMs.toFixed(0)} | ${r.idleCollections}${r.idleCollections > 0 ? ` (${r.idleCollectionMeanMs.toFixed(0)} ms)` : ''} | ${r.limitAfter ?? '–'} | ${r.throttled} | ${r.reconciles} / ${r.conflicts} | ${r.loadAtStorm.toFixed(1)} |`,
 )
 const checks = results
   .filter((r) => r.n === 1000)
@@ -471,14 +483,16 @@ what a reconciler with no overhead of its own would take, since the storm's cloc
 API server takes the users' N cancels. Per-run latency: that run's cancel answered → seen Cancelled.
 Metric: the reconciler's own \`runguard_cancel_propagation_seconds\` mean (observations), now timed from
 the watch event that carried the cancel. RSS: the reconciler's \`process_resident_memory_bytes\`, idle
-before the storm / peak / 20 s and 60 s after the last run was Cancelled (goal 2: back within 10 % of idle). Event loop: the worst \`nodejs_eventloop_lag_max_seconds\` (reset at
+before the storm / peak / 20 s and 60 s after the last run was Cancelled (goal 2: back within 10 % of idle); idle memory
+collections: the memory-reducing GCs the reconciler ran once idle after the storm (src/idle-memory.ts,
+\`RUNGUARD_IDLE_MEMORY_RELEASE_SECONDS\`, default 10 s), with their mean pause — inside the storm's event-loop window. Event loop: the worst \`nodejs_eventloop_lag_max_seconds\` (reset at
 every scrape, scraped every 250 ms) from the first cancel to 20 s after the last Cancelled, beside the
 worst over 10 s idle just before (the floor: what the shared machine alone causes). Limit: \`runguard_api_concurrency_limit\` after the storm;
 throttled: 429/5xx answers; reconciles: AgentRun reconciles in the storm process / of them conflicts;
 load: the machine's 1-minute load average as the cancels started (other work shares its cores).
 
-| runs | storm (s) | floor, writes only, before / after the storm (s) | ratio to their mean | floor with the cancels (s) | ratio | per-run p50 (s) | per-run p99 (s) | cancels sent in (s) | metric mean (s) | RSS MiB before / peak / 20 s / 60 s after | event loop max ms, storm / idle | limit | throttled | reconciles / conflicts | load |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| runs | storm (s) | floor, writes only, before / after the storm (s) | ratio to their mean | floor with the cancels (s) | ratio | per-run p50 (s) | per-run p99 (s) | cancels sent in (s) | metric mean (s) | RSS MiB before / peak / 20 s / 60 s after | event loop max ms, storm / idle | idle memory collections (mean pause) | limit | throttled | reconciles / conflicts | load |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
 Before this work (issue 13, same sandbox): 1,000 runs all Cancelled 19.2 s after the first cancel against

@@ -86,13 +86,22 @@ async function startFloor(certificates: Certificates): Promise<WebhookProcess> {
 interface HeapFigures {
   committedMiB: number
   externalMiB: number
+  /** Idle memory collections so far (src/idle-memory.ts) and their pauses' total. */
+  idleCollections: number
+  idleCollectionSeconds: number
 }
 
 /** From the process's own /metrics (prom-client's default process metrics). */
 async function heapFigures(server: WebhookProcess): Promise<HeapFigures> {
   const metrics = (await getMetricsPort(server, '/metrics')).body
   const mib = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(metrics)?.[1] ?? 0) / 2 ** 20
-  return { committedMiB: mib('nodejs_heap_size_total_bytes'), externalMiB: mib('nodejs_external_memory_bytes') }
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(metrics)?.[1] ?? 0)
+  return {
+    committedMiB: mib('nodejs_heap_size_total_bytes'),
+    externalMiB: mib('nodejs_external_memory_bytes'),
+    idleCollections: value('runguard_idle_memory_collection_seconds_count'),
+    idleCollectionSeconds: value('runguard_idle_memory_collection_seconds_sum'),
+  }
 }
 
 const certificates = makeCertificates()
@@ -151,6 +160,11 @@ const lines = [
   row('V8 heap in use before → after idling (MiB)', (r) => (r.rss.heapBeforeMiB > 0 ? `${fmt(r.rss.heapBeforeMiB)} → ${fmt(r.rss.heapSettledMiB)}` : 'n/a (no metrics port)')),
   row('V8 heap committed before → after idling (MiB)', (r) => (r === runguard && runguardHeap ? `${fmt(runguardHeap.before.committedMiB)} → ${fmt(runguardHeap.settled.committedMiB)}` : 'n/a')),
   row('external (Buffer) memory before → after idling (MiB)', (r) => (r === runguard && runguardHeap ? `${fmt(runguardHeap.before.externalMiB)} → ${fmt(runguardHeap.settled.externalMiB)}` : 'n/a')),
+  row('idle memory collections during the campaign and its idling (mean pause)', (r) => {
+    if (r !== runguard || !runguardHeap) return 'n/a'
+    const count = runguardHeap.settled.idleCollections - runguardHeap.before.idleCollections
+    return count > 0 ? `${count} (${fmt(((runguardHeap.settled.idleCollectionSeconds - runguardHeap.before.idleCollectionSeconds) / count) * 1000, 0)} ms)` : '0'
+  }),
   row('request metric series afterwards', (r) => (r.rss.heapBeforeMiB > 0 ? String(r.requestMetricSeries) : 'n/a')),
   row('duration (s)', (r) => `${fmt(r.durationMs / 1000, 0)}${r.stoppedByDeadline ? ' (stopped by the deadline)' : ''}`),
   '',

@@ -235,6 +235,9 @@ interface Sample {
   rss: number
   heap: number
   cpuS: number
+  /** Idle memory collections so far (src/idle-memory.ts), and their pauses' total. */
+  collections: number
+  collectionS: number
 }
 
 const QUEUES = ['agentrun', 'orchestrationrun', 'toolrun']
@@ -252,6 +255,8 @@ async function sample(reconciler: ReconcilerProcess, startedAt: number): Promise
       cpuS: metricValue(text, 'process_cpu_seconds_total') ?? 0,
       rss: metricValue(text, 'process_resident_memory_bytes') ?? 0,
       heap: metricValue(text, 'nodejs_heap_size_used_bytes') ?? 0,
+      collections: metricValue(text, 'runguard_idle_memory_collection_seconds_count') ?? 0,
+      collectionS: metricValue(text, 'runguard_idle_memory_collection_seconds_sum') ?? 0,
     }
   } catch {
     return undefined
@@ -287,6 +292,11 @@ interface Figures {
   resyncLagP99Ms: number
   resyncAdds: number
   idleScrapes: number
+  /** Idle memory collections in the idle window (and their mean pause), during the resync, and before the backlog drained. */
+  idleCollections: number
+  idleCollectionPauseMs: number
+  resyncCollections: number
+  startCollections: number
   idleLagMaxMs: number
   idleLagP99Ms: number
   loadAverage: string
@@ -369,6 +379,7 @@ async function measure(cp: ControlPlane): Promise<Figures> {
     let settledRss = 0
     let settledHeap = 0
     let previous = last
+    let idleEnd = last
     for (;;) {
       if (!reconciler.process.running) throw new Error(`the reconciler exited:\n${reconciler.process.logTail()}`)
       const s = await sample(reconciler, start)
@@ -379,6 +390,7 @@ async function measure(cp: ControlPlane): Promise<Figures> {
           idleLagP99Ms = Math.max(idleLagP99Ms, s.lagP99S * 1000)
           settledRss = s.rss
           settledHeap = s.heap
+          idleEnd = s
         } else {
           resyncStartMs ??= previous.atMs
           resyncLagMaxMs = Math.max(resyncLagMaxMs, s.lagMaxS * 1000)
@@ -395,6 +407,9 @@ async function measure(cp: ControlPlane): Promise<Figures> {
       await sleep(250)
     }
     if (idleSamples === 0) throw new Error('no idle sample before the resync: raise SCALE_RESYNC_SECONDS')
+    const idleCollections = idleEnd.collections - last.collections
+    const resyncCollections = previous.collections - idleEnd.collections
+    const meanPauseMs = (from: Sample, to: Sample): number => (to.collections > from.collections ? ((to.collectionS - from.collectionS) / (to.collections - from.collections)) * 1000 : Number.NaN)
     log(
       `resync (${resyncAdds} adds) drained in ${seconds((resyncEndMs ?? 0) - (resyncStartMs ?? 0))} s, event loop max ${resyncLagMaxMs.toFixed(0)} ms (idle ${idleLagMaxMs.toFixed(0)} ms over ${idleSamples} scrapes)`,
     )
@@ -436,6 +451,10 @@ async function measure(cp: ControlPlane): Promise<Figures> {
       resyncLagP99Ms,
       resyncAdds,
       idleScrapes: idleSamples,
+      idleCollections,
+      idleCollectionPauseMs: meanPauseMs(last, idleEnd),
+      resyncCollections,
+      startCollections: last.collections,
       idleLagMaxMs,
       idleLagP99Ms,
       loadAverage: loadavg().map((n) => n.toFixed(1)).join(' / '),
@@ -504,6 +523,7 @@ over ${f.idleScrapes} scrapes while idle just before it (the floor: what the sha
 |---|---|---|---|
 | max | ${f.resyncLagMaxMs.toFixed(0)} ms | ${f.idleLagMaxMs.toFixed(0)} ms | ${f.startLagMaxMs.toFixed(0)} ms |
 | p99 (worst scrape window) | ${f.resyncLagP99Ms.toFixed(0)} ms | ${f.idleLagP99Ms.toFixed(0)} ms | |
+| idle memory collections (src/idle-memory.ts) | ${f.resyncCollections} | ${f.idleCollections}${f.idleCollections > 0 ? ` (mean pause ${f.idleCollectionPauseMs.toFixed(0)} ms, inside this column's max)` : ''} | ${f.startCollections} |
 
 Before these changes (the issue's figures, same sandbox): a periodic resync of ~13k cached objects
 blocked the event loop for 2.7 s (Lease renewal gap 2.9 s); 374 MiB RSS with 8,004 AgentRuns + 5,000 Jobs
