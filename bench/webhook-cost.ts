@@ -25,7 +25,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { Agent } from 'node:https'
+import { Agent, request as httpsRequest } from 'node:https'
 import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import autocannon from 'autocannon'
@@ -56,6 +56,8 @@ const CONTROLLER_GROUPS = ['system:serviceaccounts', 'system:serviceaccounts:age
 /** The image runs node with these (Dockerfile NODE_OPTIONS); both webhook processes get them. */
 const NODE_FLAGS = imageNodeFlags()
 const STATUS_CONDITION = /^status-write-/
+/** BENCH_PROFILE_DIR: also take a CPU profile of kube-apiserver (its /debug/pprof) during each case's first slice. */
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR
 
 const log = (message: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -79,6 +81,26 @@ function build(): void {
   const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, rewriteRelativeImportExtensions: true } }).outputText
   mkdirSync(join(REPO, 'dist/bench'), { recursive: true })
   writeFileSync(join(REPO, 'dist/bench/floor-server.js'), js)
+}
+
+/** A CPU profile of kube-apiserver over `seconds`, written to PROFILE_DIR/<name>.pprof (read it with `go tool pprof`). */
+function profileApiServer(cp: ControlPlane, name: string, seconds: number): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const req = httpsRequest(
+      { host: cp.host, port: cp.ports.apiServer, path: `/debug/pprof/profile?seconds=${seconds}`, ca: cp.caPem, cert: cp.adminCertificate.certPem, key: cp.adminCertificate.keyPem },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`pprof: HTTP ${res.statusCode}`))
+          writeFileSync(join(PROFILE_DIR ?? '.', `${name}.pprof`), Buffer.concat(chunks))
+          resolvePromise()
+        })
+      },
+    )
+    req.on('error', reject)
+    req.end()
+  })
 }
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
@@ -178,7 +200,7 @@ function counterDelta(before: Map<string, number>, after: Map<string, number>, n
 
 // --- the cases ------------------------------------------------------------------------------
 
-type CaseName = 'none' | 'floor' | 'unfiltered' | 'runguard' | 'policy'
+type CaseName = 'none' | 'floor' | 'unfiltered' | 'runguard' | 'structure' | 'policy'
 
 interface Setup {
   name: CaseName
@@ -193,6 +215,12 @@ interface ProbeResult {
   message: string
   webhookCalls: number
 }
+
+/**
+ * The webhook's own matchConditions replaced by one that is always false: the API server still
+ * matches every write against the webhook and evaluates its conditions, but never calls it.
+ */
+const neverCalled = (definition: WebhookDefinition): WebhookDefinition => ({ ...definition, matchConditions: [{ name: 'never', expression: 'false' }] })
 
 const withoutStatusConditions = (definition: WebhookDefinition): WebhookDefinition => ({
   ...definition,
@@ -260,6 +288,12 @@ function setups(runguardPort: number, floorPort: number, caPem: string): Record<
       describe: 'runguard as shipped',
       objects: renderAdmission(WEBHOOKS, options(runguardPort)),
       ready: (p) => deniedBy(p, 'admission webhook "mutate.runguard'),
+    },
+    structure: {
+      name: 'structure',
+      describe: "runguard's webhooks and status policy, every webhook's own condition replaced by `false`",
+      objects: renderAdmission(WEBHOOKS.map(neverCalled), options(runguardPort)),
+      ready: (p) => p.webhookCalls === 0 && deniedBy(p, "ValidatingAdmissionPolicy 'runguard-status-invariants'"),
     },
     policy: {
       name: 'policy',
@@ -433,7 +467,7 @@ async function main(): Promise<void> {
   }
 
   const all = setups(runguardPort, floorPort, certs.caPem)
-  const order: CaseName[] = ['none', 'floor', 'unfiltered', 'runguard', 'policy']
+  const order: CaseName[] = ['none', 'floor', 'unfiltered', 'runguard', 'structure', 'policy']
   log('warm-up: 5 s of writes with no webhook and 5 s with runguard')
   for (const name of ['none', 'runguard'] as const) {
     await install(cp, all[name], 'probe')
@@ -455,7 +489,9 @@ async function main(): Promise<void> {
     const before = await scrape(cp)
     const servers = [...cp.pids(), runguard.pid as number, floor.pid as number]
     const cpuBefore = servers.reduce((n, pid) => n + cpuSeconds(pid), 0)
+    const profiling = PROFILE_DIR && round === 1 && !results.some((r) => r.name === name) ? profileApiServer(cp, name, Math.max(1, SECONDS - 1)) : undefined
     const measured = await writeStatuses(cp, runs, SECONDS)
+    await profiling
     const serverCpuSeconds = servers.reduce((n, pid) => n + cpuSeconds(pid), 0) - cpuBefore
     const after = await scrape(cp)
     const result: CaseResult = {
@@ -519,7 +555,7 @@ function writeReport(results: CaseResult[], memory: Memory): void {
     return (rs.reduce((n, r) => n + r.serverCpuSeconds, 0) * 1000) / Math.max(1, rs.reduce((n, r) => n + r.measured.writes, 0))
   }
   const describe = setups(0, 0, '')
-  const cases: CaseName[] = ['none', 'floor', 'unfiltered', 'runguard', 'policy']
+  const cases: CaseName[] = ['none', 'floor', 'unfiltered', 'runguard', 'structure', 'policy']
 
   const rows = cases.map((name) => {
     const rs = byCase(name)
@@ -563,6 +599,7 @@ function writeReport(results: CaseResult[], memory: Memory): void {
   const failures = results.flatMap((r) => [...r.measured.errors].map(([message, n]) => `- round ${r.round} ${r.name}: ${n} × ${message}`))
   const runguardRatio = Math.min(pooledRatio('runguard'), medianRoundRatio('runguard'))
   const runguardCpuRatio = cpuPerWriteMs('none') / cpuPerWriteMs('runguard')
+  const structureRatio = Math.min(pooledRatio('structure'), medianRoundRatio('structure'))
   const rssRatio = memory.loaded.runguard.rssMiB / memory.loaded.floor.rssMiB
 
   const section = `${SECTION}
@@ -585,7 +622,11 @@ none (no webhook, no policy); floor (bench/floor-server.ts, a bare Fastify HTTPS
 "allowed", registered with runguard's rules and writer split but no status-write matchConditions —
 any webhook called on every write); unfiltered (runguard before issue 13: its webhooks without the
 status-write matchConditions, its status policy); runguard (as shipped: webhooks/ rendered by
-renderAdmission, the status policy included); policy (a ValidatingAdmissionPolicy with the
+renderAdmission, the status policy included); structure (the same webhook configurations and status
+policy, but each webhook's own condition replaced by \`false\`: the API server matches every write
+against the same four run webhooks — two per stage, one per writer, as SPEC §2's writer split
+requires — and runs the same policy, but never calls a webhook; the least any status-write
+condition can cost with that structure); policy (a ValidatingAdmissionPolicy with the
 CEL-expressible status rules 6, 7, 8 and 9's phase list and timestamp order, no webhook; it can
 neither stamp nor repair, so it is a cost reference, not a replacement).
 
@@ -636,6 +677,7 @@ image's node flags (\`${NODE_FLAGS.join(' ')}\`) and environment, after the API-
 
 Targets (issue 13, goal 6):
 - status-write throughput with runguard installed ≥ 0.95× no webhook (the lower of the pooled ratio and the median of per-slice ratios): ${runguardRatio.toFixed(2)}× — ${runguardRatio >= 0.95 ? 'met' : 'NOT met'}; by serving CPU per write: ${runguardCpuRatio.toFixed(2)}× — ${runguardCpuRatio >= 0.95 ? 'met' : 'NOT met'}
+- the same structure with conditions that cost nothing ('structure'): ${structureRatio.toFixed(2)}× throughput, ${(cpuPerWriteMs('none') / cpuPerWriteMs('structure')).toFixed(2)}× by CPU per write — the ceiling for runguard's ratio while it keeps four run webhooks and the status policy
 - webhook RSS after ${RSS_REQUESTS.toLocaleString('en')} requests ≤ 1.25× the floor's: ${memory.loaded.runguard.rssMiB.toFixed(1)} / ${memory.loaded.floor.rssMiB.toFixed(1)} MiB = ${rssRatio.toFixed(2)}× — ${rssRatio <= 1.25 ? 'met' : 'NOT met'}
 
 What remains: on these writes runguard's webhooks are not called at all (0 calls per write); what
@@ -654,7 +696,8 @@ still fires with them in place, and that a settled write never reaches runguard,
 real API server by test/integration/match-conditions.test.ts.
 
 Reproduce: \`npm ci && npm run bench:webhook-cost\` (BENCH_SECONDS, BENCH_ROUNDS, BENCH_WRITERS,
-BENCH_RSS_REQUESTS to change the defaults ${SECONDS}, ${ROUNDS}, ${WRITERS}, ${RSS_REQUESTS}).
+BENCH_RSS_REQUESTS to change the defaults; BENCH_PROFILE_DIR to also write a CPU profile of kube-apiserver per case,
+from its first slice, for \`go tool pprof\` ${SECONDS}, ${ROUNDS}, ${WRITERS}, ${RSS_REQUESTS}).
 `
   writeSection(OUT, SECTION, section)
   process.stdout.write(section)
