@@ -9,8 +9,8 @@
  * (the one V8 runs on a low-memory notification) returned it: RSS 111 MiB, in 40–130 ms.
  *
  * So, once the process has been idle for a while after its RSS grew, it asks V8 for that
- * collection — once per burst: the RSS it ends at becomes the new baseline, so memory that is
- * really in use (a cache that filled) never causes a second one. Idle means the event loop was
+ * collection — once per burst: the RSS it settles at afterwards becomes the new mark, so memory
+ * that is really in use (a cache that filled, the heap V8 grows back to) never causes a second one. Idle means the event loop was
  * almost unused over each sample, so the pause lands where nothing waits on it. Node has no
  * public call for this collection other than the inspector protocol's HeapProfiler.collectGarbage,
  * reached through an in-process session (no port is opened).
@@ -41,10 +41,16 @@ export const DEFAULT_IDLE_MEMORY_POLICY: Omit<IdleMemoryPolicy, 'idleMs'> = {
 
 /** What the reducer remembers between samples. */
 export interface IdleMemoryState {
-  /** RSS after the last collection (or the lowest seen since): growth is measured from here. */
+  /** The mark growth is measured from: what the process holds when idle and settled. */
   baselineBytes: number
   /** When the current idle stretch began; undefined while busy. */
   idleSince?: number
+  /**
+   * True from a collection until the process is next busy. V8 grows its heap back to its working
+   * size after a memory-reducing collection, with no work at all; that regrowth is what the process
+   * holds when settled, so it raises the mark instead of counting as a new burst.
+   */
+  settling?: boolean
 }
 
 export interface IdleMemorySample {
@@ -56,9 +62,11 @@ export interface IdleMemorySample {
 
 /** The decision for one sample, pure: collect now or not, and the state to keep. */
 export function decideIdleCollection(state: IdleMemoryState, sample: IdleMemorySample, policy: IdleMemoryPolicy): { collect: boolean; state: IdleMemoryState } {
+  const busy = sample.utilization >= policy.idleUtilization
+  if (state.settling && !busy) return { collect: false, state: { baselineBytes: Math.max(state.baselineBytes, sample.rssBytes), settling: true } }
   // Memory that went down by itself lowers the mark later growth is measured from.
   const baselineBytes = Math.min(state.baselineBytes, sample.rssBytes)
-  if (sample.utilization >= policy.idleUtilization) return { collect: false, state: { baselineBytes } }
+  if (busy) return { collect: false, state: { baselineBytes } }
   const idleSince = state.idleSince ?? sample.now
   const growth = sample.rssBytes - baselineBytes
   const grown = growth >= policy.minGrowthBytes && growth >= baselineBytes * policy.minGrowthRatio
@@ -135,10 +143,10 @@ export function startIdleMemoryReducer(options: IdleMemoryOptions): () => void {
     options.metrics.idleMemoryCollectionSeconds.observe(seconds)
     options.metrics.idleMemoryReleasedBytes.inc(Math.max(0, before - after))
     options.log.info({ rssBeforeMiB: Math.round(before / 2 ** 20), rssAfterMiB: Math.round(after / 2 ** 20), pauseMs: Math.round(seconds * 1000) }, 'idle: gave memory back to the system')
-    // What is left is in use: the next collection waits for new growth above it, and for a new
-    // idle stretch (the pause just taken reads as work in the next sample anyway).
+    // What is left, and what V8 grows back to before the next work, is in use: the next
+    // collection waits for a burst and growth above that. The pause just taken is not work.
     utilization()
-    state = { baselineBytes: after }
+    state = { baselineBytes: after, settling: true }
   }
   const schedule = (): void => {
     if (stopped) return

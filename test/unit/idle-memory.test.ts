@@ -55,6 +55,18 @@ t.test('growth below both thresholds is left alone', async (t) => {
   t.same(run({ baselineBytes: 200 * MiB }, [[0, 211, 0], [20_000, 211, 0]]).collectedAt, [20_000], '+11 MiB on 200: both met')
 })
 
+t.test('after a collection the mark follows what the process settles at until it is busy again', async (t) => {
+  const { state, collectedAt } = run({ baselineBytes: 100 * MiB, settling: true }, [
+    [0, 110, 0.01],
+    [10_000, 125, 0.01],
+    [20_000, 125, 0.01],
+  ])
+  t.same(collectedAt, [], 'no second collection for the heap V8 grows back to')
+  t.equal(state.baselineBytes, 125 * MiB)
+  const busy = run(state, [[30_000, 125, 0.5], [32_500, 140, 0.5], [35_000, 140, 0.01], [45_000, 140, 0.01]])
+  t.same(busy.collectedAt, [45_000], 'growth after work counts again')
+})
+
 t.test('memory that fell by itself lowers the baseline', async (t) => {
   const { state, collectedAt } = run({ baselineBytes: 150 * MiB }, [[0, 120, 0.5], [2_500, 150, 0.5]])
   t.equal(state.baselineBytes, 120 * MiB)
@@ -89,7 +101,13 @@ t.test('the reducer: one collection per burst, counted, and the RSS after it is 
   t.equal(await metricValue(metrics.registry, 'runguard_idle_memory_collection_seconds', {}, '_count'), 1)
   await clock.advance(60_000)
   t.equal(collections, 1, 'memory still in use after it causes no second collection')
-  io.rss = 160 * MiB // a second burst grows it again
+  io.rss = 140 * MiB // V8 grows its heap back while idle: settled memory, not a burst
+  await clock.advance(60_000)
+  t.equal(collections, 1, 'regrowth while idle after a collection raises the mark instead')
+  io.utilization = 0.8 // a second burst
+  io.rss = 170 * MiB
+  await clock.advance(5_000)
+  io.utilization = 0.01
   await clock.advance(15_000)
   t.equal(collections, 2, 'the next burst gets its own')
   stop()
