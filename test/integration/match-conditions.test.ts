@@ -107,6 +107,18 @@ async function runWithStatus(stored: Status): Promise<string> {
   if (created.status !== 201) throw new Error(`create ${name}: HTTP ${created.status} ${created.body.message ?? ''}`)
   const set = await call(cp, 'PATCH', `${RUNS}/${name}/status`, { status: stored })
   if (set.status !== 200) throw new Error(`status of ${name}: HTTP ${set.status} ${set.body.message ?? ''}`)
+  // The API server's next update starts from its watch cache's copy of the run. Until that copy
+  // has this status, the write is first judged against the run without it — a first status write,
+  // which runguard must see — and then, its etcd transaction refused as stale, judged again against
+  // the stored run (measured: 1 call to each webhook for a write that was settled). Wait for it.
+  const written = (set.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const cached = await call(cp, 'GET', `${RUNS}/${name}?resourceVersion=0`, undefined)
+    if ((cached.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion === written) break
+    if (Date.now() > deadline) throw new Error(`${name}: the watch cache did not reach resourceVersion ${written} in 10 s`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
   return name
 }
 
