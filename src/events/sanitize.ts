@@ -118,16 +118,21 @@ export function sanitizeMessage(text: string, maxBytes: number = NOTE_MAX_BYTES)
 }
 
 /**
- * Rule 10. Scans back from each `...` (at most 256 characters, so hostile input stays linear) over
- * the word it ends; that word is hidden when it looks like a token.
+ * Rule 10. The word each `...` ends (at most 256 characters back) is hidden when it looks like a
+ * token. Where the word starts is tracked in one forward pass over the text, not by scanning back
+ * from every mark: text made of dots has a mark every three characters, and scanning back 256 from
+ * each cost 50 ms for 16 KiB.
  */
 function redactCutWords(text: string): string {
   let out = ''
   let done = 0
+  // Characters before `scanned` have been looked at; the word characters since `runStart` run unbroken.
+  let scanned = 0
+  let runStart = 0
   for (const mark of text.matchAll(CUT_MARK)) {
     const end = mark.index
-    let start = end
-    while (start > done && end - start < CUT_WORD_MAX && CUT_WORD_CHAR.test(text[start - 1] as string)) start--
+    for (; scanned < end; scanned++) if (!CUT_WORD_CHAR.test(text[scanned] as string)) runStart = scanned + 1
+    const start = Math.max(done, end - CUT_WORD_MAX, runStart)
     const word = text.slice(start, end)
     if (looksCut(word)) {
       out += `${text.slice(done, start)}${REDACTED}`
