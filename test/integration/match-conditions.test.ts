@@ -112,13 +112,10 @@ async function runWithStatus(stored: Status): Promise<string> {
   // which runguard must see — and then, its etcd transaction refused as stale, judged again against
   // the stored run (measured: 1 call to each webhook for a write that was settled). Wait for it.
   const written = (set.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion
-  const deadline = Date.now() + 10_000
-  for (;;) {
+  await waitUntil(`the watch cache to hold ${name} at resourceVersion ${written}`, { timeoutMs: 10_000, intervalMs: 20 }, async () => {
     const cached = await call(cp, 'GET', `${RUNS}/${name}?resourceVersion=0`, undefined)
-    if ((cached.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion === written) break
-    if (Date.now() > deadline) throw new Error(`${name}: the watch cache did not reach resourceVersion ${written} in 10 s`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+    return (cached.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion === written ? true : undefined
+  })
   return name
 }
 

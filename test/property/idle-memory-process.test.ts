@@ -8,6 +8,7 @@
  */
 import t from 'tap'
 import { imageEnv, imageNodeFlags } from '../harness/image-runtime.ts'
+import { waitUntil } from '../harness/pods.ts'
 import { largeAgentRun, reviewFor } from '../helpers/reviews.ts'
 import { getMetricsPort, keepAlive, post, rssOf, startWebhook } from './webhook-process.ts'
 
@@ -17,14 +18,6 @@ const IDLE_SECONDS = 2
 async function metric(server: Parameters<typeof getMetricsPort>[0], name: string): Promise<number> {
   const text = (await getMetricsPort(server, '/metrics')).body
   return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? Number.NaN)
-}
-
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 250))
-  }
 }
 
 t.test('after a burst of large reviews the idle webhook gives its memory back, once', async (t) => {
@@ -53,7 +46,7 @@ t.test('after a burst of large reviews the idle webhook gives its memory back, o
   }
   t.ok(peak - rssBefore > 20 * MiB, `the burst grew RSS: ${Math.round(rssBefore / MiB)} → ${Math.round(peak / MiB)} MiB`)
 
-  await waitFor('an idle memory collection', 60_000, async () => (await metric(server, 'runguard_idle_memory_collections_total')) > collectionsBefore)
+  await waitUntil('an idle memory collection', { timeoutMs: 60_000, intervalMs: 250 }, async () => ((await metric(server, 'runguard_idle_memory_collections_total')) > collectionsBefore ? true : undefined))
   const released = (await metric(server, 'runguard_idle_memory_released_bytes_total')) - releasedBefore
   const rssAfter = await rssOf(server)
   t.ok(released > 10 * MiB, `released ${Math.round(released / MiB)} MiB`)
