@@ -10,7 +10,7 @@ export const RUN_RESOURCES: readonly string[] = RUN_KINDS.map((k) => k.plural)
 /** Webhooks that must never fail closed on the control plane itself (SPEC §6). */
 export const EXCLUDED_NAMESPACES: readonly string[] = ['kube-system']
 
-type RouteRules = Pick<Route, 'validators' | 'mutators' | 'mutates'>
+type RouteRules = Pick<Route, 'validators' | 'mutators' | 'mutates' | 'peopleOnly'>
 
 /**
  * `run-spec`: CREATE and UPDATE of a run itself. Spec rules are never skipped by break-glass, and

@@ -24,9 +24,10 @@
  *
  * One call instead of two: the validating webhook judges the object after mutation. A write the
  * mutating webhook settled (say, it stamped updatedAt) is settled for the validating webhook too,
- * so it skips the second call. It stays the guard wherever the mutating webhook was skipped (the
- * controllers' copy fails open) or another mutating webhook changed the object afterwards: it
- * tests the final object against rules 6–9 itself, without relying on what the mutating one did.
+ * so it skips the second call. It stays the guard of people's writes wherever the mutating webhook
+ * was skipped or another mutating webhook changed the object afterwards: it tests the final object
+ * against rules 6–9 itself, without relying on what the mutating one did. (Controllers' status
+ * writes are not sent to it at all: webhooks/validate-runs.ts.)
  *
  * Every test is conservative — string equality where runguard compares instants, integers only,
  * canonical UTC timestamps only — so an unusual but valid write costs a webhook call, never a

@@ -37,6 +37,12 @@ export interface Route {
   breakGlass: boolean
   /** Violations found by this route are reported as InvalidSpec Events. */
   reportsInvalidSpec: boolean
+  /**
+   * Left out of the `controllers.<name>` copy of a webhook split by writer: the API server sends a
+   * controller's request of this kind to that copy only if another route of it matches. The server
+   * still answers such a request from anyone (an unsplit webhook, `runguard check`).
+   */
+  peopleOnly?: boolean
 }
 
 export interface MatchCondition {

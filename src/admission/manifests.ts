@@ -53,22 +53,29 @@ function clientConfig(definition: WebhookDefinition, target: ClientTarget): Json
 
 function webhookEntry(definition: WebhookDefinition, options: RenderOptions, writer?: 'people' | 'controllers'): Json {
   const own = definition.matchConditions ?? []
-  const controllers = identityCel(options.controllers)
   let conditions: MatchCondition[] = [...own]
   if (writer !== undefined) {
-    // The API server evaluates every condition of a webhook, even after one is false. A write by
-    // the other writer is excluded by the identity condition alone, so the definition's own
-    // conditions are made trivially true for it first: `other writer || condition` stops at the
-    // cheap identity test instead of evaluating a long condition whose answer cannot matter.
+    const controllers = identityCel(options.controllers)
+    const identity: MatchCondition = writer === 'people' ? { name: 'not-a-controller', expression: `!(${controllers})` } : { name: 'controller-identity', expression: controllers }
+    // The API server evaluates every condition of a webhook, even after one is false, and each
+    // condition is a program of its own (a cost tracker set up per evaluation). So the identity
+    // test goes in front of the first condition, in one expression that stops at it for the
+    // other writer; any further condition is made trivially true for that writer the same way.
+    const [first, ...rest] = own
     const otherWriter = writer === 'people' ? controllers : `!(${controllers})`
-    conditions = own.map((c) => ({ name: c.name, expression: `(${otherWriter}) || (${c.expression})` }))
-    conditions.push(writer === 'people' ? { name: 'not-a-controller', expression: `!(${controllers})` } : { name: 'controller-identity', expression: controllers })
+    conditions = first
+      ? [
+          { name: `${identity.name}.${first.name}`, expression: `(${identity.expression}) && (${first.expression})` },
+          ...rest.map((c) => ({ name: c.name, expression: `(${otherWriter}) || (${c.expression})` })),
+        ]
+      : [identity]
   }
+  const routes = writer === 'controllers' ? definition.routes.filter((route) => !route.peopleOnly) : definition.routes
   const entry: Json = {
     name: writer === 'controllers' ? `controllers.${definition.name}` : definition.name,
     admissionReviewVersions: ['v1'],
     clientConfig: clientConfig(definition, options.target),
-    rules: rulesOf(definition.routes),
+    rules: rulesOf(routes),
     failurePolicy: writer === 'controllers' ? 'Ignore' : definition.failurePolicy,
     matchPolicy: 'Equivalent',
     sideEffects: definition.sideEffects,

@@ -202,7 +202,11 @@ t.test('rule 11: transitions are stamped', async (t) => {
   const finish = await writeStatus(running, { phase: 'Succeeded', updatedAt: LATER }, 'controller')
   t.equal(finish.calls.mutate, 1, 'Running → Succeeded reaches the mutating webhook')
   t.type(finish.stored.finishedAt, 'string', 'finishedAt stamped')
-  t.equal(finish.calls.validate, 1, 'a phase change is judged by the validating webhook too')
+  t.equal(finish.calls.validate, 0, "a controller's write is not sent for validation")
+  const fail = await writeStatus(await runWithStatus(RUNNING), { phase: 'Failed', updatedAt: LATER })
+  t.equal(fail.calls.mutate, 1, "a person's Running → Failed reaches the mutating webhook")
+  t.type(fail.stored.finishedAt, 'string', 'finishedAt stamped')
+  t.equal(fail.calls.validate, 1, "and a person's phase change is judged by the validating webhook too")
 })
 
 t.test('rule 12: a dropped timestamp is restored', async (t) => {
@@ -387,6 +391,13 @@ t.test('generated status writes: whenever runguard would act, the API server cal
     const validation = dispatch(validateRuns.routes, { request: { ...request, object: final }, config, now: new Date(), mode: 'validating' })
     // Refused before the validating webhooks (CRD schema, the status policy): runguard's turn never came.
     const refusedEarlier = answer.status >= 400 && !/admission webhook "/.test(answer.body.message ?? '')
+    if (w.identity === 'controller') {
+      // Controllers' status writes are not sent for validation (webhooks/validate-runs.ts): after
+      // the mutating webhook's repairs, rules 6–9 must have nothing left to refuse of them.
+      if (called.validate !== 0) t.fail(`a controller's status write was sent to the validating webhook: ${what}`)
+      if (!validation.allowed) t.fail(`the validating webhook would refuse a controller's repaired write (${validation.reason}): ${what}`)
+      continue
+    }
     if (acts(validation) && called.validate === 0 && !refusedEarlier) t.fail(`the validating webhook would act (${validation.reason}) but was not called: ${what}`)
   }
   t.comment(`${skipped} writes skipped runguard, ${judged} were judged by it`)
@@ -407,10 +418,10 @@ t.test('the validating webhook guards on its own when the mutating webhook is no
   t.equal(person.status, 422, 'a person is refused by the validating webhook (rule 8 ahead; the status policy checks decreases only)')
   t.match(person.body.message, /admission webhook "validate\.runguard\.proompteng\.ai" denied the request: .*may not exceed metadata\.generation/)
   t.equal(person.calls.validate, 1)
+  // The validating webhook could only have warned a controller: its copy for controllers leaves status writes out.
   const controller = await writeStatus(name, { startedAt: '2021-01-01T00:00:00.000Z', updatedAt: LATER }, 'controller')
   t.equal(controller.status, 200, 'a controller is admitted')
-  t.equal(controller.calls.validate, 1, 'after the validating webhook saw it')
-  t.match(controller.warnings, [/admitted for a controller: status\.startedAt/])
+  t.same(controller.calls, { mutate: 0, validate: 0 }, 'without a call: controllers\' status writes are judged by the mutating webhook alone')
   const settled = await writeStatus(name, { message: 'settled', updatedAt: '2020-01-01T00:00:02.000Z' })
   t.same(settled.calls, { mutate: 0, validate: 0 }, 'a settled write still skips')
 })

@@ -25,19 +25,23 @@ const docs = renderAdmission(WEBHOOKS, { target: { url: 'https://127.0.0.1:8443'
 const entries = docs.flatMap((d) => ((d as { webhooks?: Entry[] }).webhooks ?? []) as Entry[])
 const canonical = new RegExp(CANONICAL_TIMESTAMP_PATTERN)
 
-t.test('every run webhook, for both writers, carries its stage\'s status condition', async (t) => {
+t.test('every run webhook that receives status writes carries its stage\'s status condition', async (t) => {
   const expected: Record<string, string> = {
-    'mutate.runguard.proompteng.ai': 'status-write-runguard-could-change',
-    'validate.runguard.proompteng.ai': 'status-write-runguard-could-refuse',
+    'mutate.runguard.proompteng.ai': 'not-a-controller.status-write-runguard-could-change',
+    'controllers.mutate.runguard.proompteng.ai': 'controller-identity.status-write-runguard-could-change',
+    'validate.runguard.proompteng.ai': 'not-a-controller.status-write-runguard-could-refuse',
   }
-  for (const [webhook, condition] of Object.entries(expected)) {
-    for (const name of [webhook, `controllers.${webhook}`]) {
-      const entry = entries.find((e) => e.name === name)
-      t.ok(entry?.rules.some((r) => r.resources.includes('agentruns/status')), `${name} receives status writes`)
-      t.equal(entry?.matchConditions?.filter((c) => c.name === condition).length, 1, `${name}: ${condition}`)
-      t.ok((entry?.matchConditions?.length ?? 0) <= 64, `${name}: within the API server's 64 matchConditions`)
-    }
+  for (const [name, condition] of Object.entries(expected)) {
+    const entry = entries.find((e) => e.name === name)
+    const own = WEBHOOKS.find((w) => name.endsWith(w.name))?.matchConditions?.[0]
+    t.ok(entry?.rules.some((r) => r.resources.includes('agentruns/status')), `${name} receives status writes`)
+    const rendered = entry?.matchConditions?.filter((c) => c.name === condition) ?? []
+    t.equal(rendered.length, 1, `${name}: ${condition}`)
+    t.ok(rendered[0]?.expression.endsWith(`&& (${own?.expression})`), `${name}: the whole status condition, after the identity test`)
+    t.ok((entry?.matchConditions?.length ?? 0) <= 64, `${name}: within the API server's 64 matchConditions`)
   }
+  const controllersValidate = entries.find((e) => e.name === 'controllers.validate.runguard.proompteng.ai')
+  t.notOk(controllersValidate?.rules.some((r) => r.resources.some((resource) => resource.endsWith('/status'))), "controllers' status writes are not sent for validation")
   const jobs = entries.find((e) => e.name === 'jobs.mutate.runguard.proompteng.ai')
   t.same(jobs?.matchConditions?.map((c) => c.name), ['run-owned-job'], 'the Job webhook has no status condition')
   const names = entries.flatMap((e) => e.matchConditions ?? []).map((c) => c.name)

@@ -16,6 +16,7 @@ const options = { target: { url: 'https://127.0.0.1:8443' }, excludedNamespaces:
 interface Entry {
   name: string
   failurePolicy: string
+  rules: Array<{ resources: string[] }>
   matchConditions?: Array<{ name: string; expression: string }>
 }
 
@@ -23,24 +24,48 @@ t.test('each run webhook renders once per writer', async (t) => {
   const docs = renderAdmission(WEBHOOKS, options)
   const entries = docs.flatMap((d) => ((d as { webhooks?: Entry[] }).webhooks ?? []) as Entry[])
   const byName = new Map(entries.map((e) => [e.name, e]))
+  const identity = identityCel(writerIdentities(config).controllers)
   for (const name of ['validate.runguard.proompteng.ai', 'mutate.runguard.proompteng.ai']) {
     const people = byName.get(name)
     const controllers = byName.get(`controllers.${name}`)
     t.equal(people?.failurePolicy, 'Fail', `${name}: people fail closed`)
     t.equal(controllers?.failurePolicy, 'Ignore', `${name}: controllers fail open`)
-    // The first condition is the definition's own (the status-write skip, test/unit/admission/manifests-status-skip.test.ts).
-    t.same(people?.matchConditions?.slice(1).map((c) => c.name), ['not-a-controller'])
-    t.same(controllers?.matchConditions?.slice(1).map((c) => c.name), ['controller-identity'])
-    const identity = controllers?.matchConditions?.[1]?.expression ?? ''
-    t.equal(people?.matchConditions?.[1]?.expression, `!(${identity})`, 'the two identity conditions are exact complements')
-    // The definition's condition is short-circuited for the other writer (whom the identity condition excludes anyway).
+    // One condition each: the identity test in front of the definition's own (the status-write
+    // skip, test/unit/admission/manifests-status-skip.test.ts), so the other writer costs one test.
     const own = WEBHOOKS.find((w) => w.name === name)?.matchConditions?.[0]
-    t.same(people?.matchConditions?.[0], { name: own?.name, expression: `(${identity}) || (${own?.expression})` })
-    t.same(controllers?.matchConditions?.[0], { name: own?.name, expression: `(!(${identity})) || (${own?.expression})` })
+    t.same(people?.matchConditions, [{ name: `not-a-controller.${own?.name}`, expression: `(!(${identity})) && (${own?.expression})` }])
+    t.same(controllers?.matchConditions, [{ name: `controller-identity.${own?.name}`, expression: `(${identity}) && (${own?.expression})` }])
   }
+  const resources = (entry: Entry | undefined) => entry?.rules.flatMap((r) => r.resources)
+  const statusAndMain = ['agentruns', 'orchestrationruns', 'toolruns', 'agentruns/status', 'orchestrationruns/status', 'toolruns/status']
+  t.same(resources(byName.get('mutate.runguard.proompteng.ai')), statusAndMain)
+  t.same(resources(byName.get('controllers.mutate.runguard.proompteng.ai')), statusAndMain, "controllers' status writes are repaired by the mutating copy")
+  t.same(resources(byName.get('validate.runguard.proompteng.ai')), statusAndMain)
+  t.same(resources(byName.get('controllers.validate.runguard.proompteng.ai')), ['agentruns', 'orchestrationruns', 'toolruns'], "controllers' status writes skip validation: it could only warn them")
   t.equal(byName.get('jobs.mutate.runguard.proompteng.ai')?.failurePolicy, 'Ignore', 'the Job webhook is not split (it fails open already)')
   t.notOk(byName.has('controllers.jobs.mutate.runguard.proompteng.ai'))
   t.same(docs.map((d) => d.kind), ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'])
+})
+
+t.test('a split webhook without conditions of its own gets the identity condition alone, and a second condition stops at the identity test', async (t) => {
+  const [definition] = WEBHOOKS
+  const conditions = [
+    { name: 'first', expression: 'true' },
+    { name: 'second', expression: "object.kind == 'AgentRun'" },
+  ]
+  const render = (matchConditions: typeof conditions) =>
+    renderAdmission([{ ...definition!, matchConditions }], options).flatMap((d) => ((d as { webhooks?: Entry[] }).webhooks ?? []) as Entry[])
+  const identity = identityCel(writerIdentities(config).controllers)
+  const [people, controllers] = render([])
+  t.same(people?.matchConditions, [{ name: 'not-a-controller', expression: `!(${identity})` }])
+  t.same(controllers?.matchConditions, [{ name: 'controller-identity', expression: identity }])
+  const [people2, controllers2] = render(conditions)
+  t.same(people2?.matchConditions?.map((c) => c.name), ['not-a-controller.first', 'second'])
+  t.equal(people2?.matchConditions?.[1]?.expression, `(${identity}) || (object.kind == 'AgentRun')`)
+  t.equal(controllers2?.matchConditions?.[1]?.expression, `(!(${identity})) || (object.kind == 'AgentRun')`)
+  for (const entry of [...render([]), ...render(conditions)]) {
+    for (const c of entry.matchConditions ?? []) t.ok(c.name.length <= 63 && /^[A-Za-z0-9][-A-Za-z0-9_.]*[A-Za-z0-9]$/.test(c.name), `${c.name}: a qualified name`)
+  }
 })
 
 t.test('identity CEL names every user and group, quoted', async (t) => {
