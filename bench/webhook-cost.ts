@@ -31,7 +31,7 @@ import { join, resolve } from 'node:path'
 import autocannon from 'autocannon'
 import ts from 'typescript'
 import type { MatchCondition, WebhookDefinition } from '../src/admission/definition.ts'
-import { renderAdmission, renderStatusPolicy, writerIdentities, type RenderOptions } from '../src/admission/manifests.ts'
+import { renderAdmission, renderStatusPolicy, STATUS_POLICY_RULES, writerIdentities, type RenderOptions } from '../src/admission/manifests.ts'
 import { writeCertificateBundle } from '../src/certs/write.ts'
 import { loadConfig } from '../src/config.ts'
 import type { Condition } from '../src/kube/objects.ts'
@@ -234,29 +234,25 @@ const withoutStatusConditions = (definition: WebhookDefinition): WebhookDefiniti
  * list and finishedAt not before startedAt, each ratcheted as the webhook ratchets them.
  */
 function statusRulesPolicy(options: RenderOptions): object[] {
-  const [policy, binding] = renderStatusPolicy({ ...options, namePrefix: 'runguard-bench' }) as Array<{ spec: { validations: object[] } }>
   const phases = [...new Set(['Pending', 'Running', 'Succeeded', 'Failed', 'Cancelled', 'Template', 'Ready'])].map((p) => `'${p}'`).join(', ')
   const has = (object: string, field: string) => `has(${object}.status) && has(${object}.status.${field})`
-  policy!.spec.validations.push(
+  return renderStatusPolicy({ ...options, namePrefix: 'runguard-bench' }, [
+    ...STATUS_POLICY_RULES,
     {
       expression: `!(${has('object', 'observedGeneration')}) || object.status.observedGeneration <= object.metadata.generation || (${has('oldObject', 'observedGeneration')} && object.status.observedGeneration == oldObject.status.observedGeneration)`,
       message: 'status.observedGeneration may not exceed metadata.generation',
-      reason: 'Invalid',
     },
     {
       expression: `!(${has('object', 'phase')}) || object.status.phase in [${phases}] || (${has('oldObject', 'phase')} && object.status.phase == oldObject.status.phase)`,
       message: 'status.phase is not a phase of these runs',
-      reason: 'Invalid',
     },
     {
       expression:
         `!(${has('object', 'startedAt')} && ${has('object', 'finishedAt')}) || object.status.finishedAt >= object.status.startedAt` +
         ` || (${has('oldObject', 'startedAt')} && ${has('oldObject', 'finishedAt')} && object.status.startedAt == oldObject.status.startedAt && object.status.finishedAt == oldObject.status.finishedAt)`,
       message: 'status.finishedAt may not precede status.startedAt',
-      reason: 'Invalid',
     },
-  )
-  return [policy!, binding!]
+  ])
 }
 
 function setups(runguardPort: number, floorPort: number, caPem: string): Record<CaseName, Setup> {

@@ -43,9 +43,14 @@ export function breakGlassIdentity(request: Pick<AdmissionRequest, 'userInfo'>, 
  * from one of `lists`. `false` for empty lists, so a negation always type-checks.
  */
 export function identityCel(lists: IdentityLists): string {
-  const quote = (items: readonly string[]) => `[${items.map((s) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`).join(', ')}]`
+  const quote = (items: readonly string[]) => `[${items.map(celString).join(', ')}]`
   const parts: string[] = []
   if (lists.users.length > 0) parts.push(`request.userInfo.username in ${quote(lists.users)}`)
   if (lists.groups.length > 0) parts.push(`request.userInfo.groups.exists(g, g in ${quote(lists.groups)})`)
   return parts.length > 0 ? parts.join(' || ') : 'false'
+}
+
+/** `text` as a CEL string literal. */
+export function celString(text: string): string {
+  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
 }

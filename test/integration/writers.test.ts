@@ -27,7 +27,7 @@ const NS = 'writers'
 
 const cp = await startControlPlaneForTest(t)
 // A controller group as well as the default users, so the group half of the identity CEL runs on every request.
-const rg = await installRunguard(cp, { env: { RUNGUARD_CONTROLLER_GROUPS: 'agents:controllers', AGENTS_CONTROLLER_BLOCKED_SECRETS: 'prod-db' } })
+const rg = await installRunguard(cp, { env: { RUNGUARD_CONTROLLER_GROUPS: 'agents:controllers', RUNGUARD_BREAK_GLASS_USERS: 'oncall', AGENTS_CONTROLLER_BLOCKED_SECRETS: 'prod-db' } })
 t.teardown(() => rg.stop())
 await cp.kubectl(['create', 'namespace', NS])
 // What upstream's chart grants its controller on the run objects (status included).
@@ -214,6 +214,22 @@ t.test('runguard down: controllers keep writing, the status policy keeps refusin
   const resurrect = await patchStatus(running, { phase: 'Running' })
   t.equal(resurrect.code, 1)
   t.match(resurrect.stderr, /status\.phase is terminal/)
+  // Every rule of the policy's one validation, each named in the message of a write that breaks it alone.
+  const finished = await patchStatus(running, { finishedAt: '2026-11-28T10:06:00.000Z' })
+  t.equal(finished.code, 1)
+  t.match(finished.stderr, /denied request: status\.finishedAt is immutable once set/)
+  const generation = await runWithStatus('AgentRun', 'outage-generation', { phase: 'Running', observedGeneration: 1 })
+  const decrease = await patchStatus(generation, { observedGeneration: 0 })
+  t.equal(decrease.code, 1)
+  t.match(decrease.stderr, /denied request: status\.observedGeneration may not decrease/)
+  const both = await patchStatus(running, { startedAt: '2020-01-01T00:00:00Z', phase: 'Running' })
+  t.equal(both.code, 1)
+  t.match(both.stderr, /denied request: status\.startedAt is immutable once set/, 'two rules broken: the first is named')
+  const unchanged = await patchStatus(generation, { observedGeneration: 1, message: 'a person may still write what breaks no rule' })
+  t.equal(unchanged.code, 0, unchanged.stderr)
+  const breakGlass = await patchStatus(running, { finishedAt: null, phase: 'Failed' }, ['--as', 'oncall', '--as-group', 'developers'])
+  t.equal(breakGlass.code, 0, `break-glass is exempt from the policy: ${breakGlass.stderr}`)
+  t.equal((await statusOf(running)).phase, 'Failed', 'the hand repair stands')
   const repaired = await patchStatus(running, { startedAt: '2026-11-28T10:00:01Z', message: 'from the Job' }, asController)
   t.equal(repaired.code, 0, `the controller is never refused by the policy: ${repaired.stderr}`)
   t.equal((await statusOf(running)).message, 'from the Job')

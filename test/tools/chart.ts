@@ -36,9 +36,9 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 
 /** A piece of template text standing in for a scalar, or a block placed under a key / as a list item. */
 class Tpl {
-  readonly kind: 'scalar' | 'block' | 'optional-item' | 'optional-entry'
+  readonly kind: 'scalar' | 'block' | 'optional-entry'
   readonly text: string
-  /** optional-item / optional-entry: the Helm condition; the content is rendered normally. */
+  /** optional-entry: the Helm condition; the content is rendered normally. */
   readonly condition: string | undefined
   readonly content: Json | Tpl | { [key: string]: unknown } | undefined
   constructor(kind: Tpl['kind'], text: string, condition?: string, content?: Json | Tpl | { [key: string]: unknown }) {
@@ -62,6 +62,8 @@ function substitute(text: string): string | Tpl {
   const controllerCel = `request.userInfo.username in ['${S.controller}']`
   const breakGlassCel = `request.userInfo.username in ['${S.breakGlass}']`
   const parts: Array<[string, string]> = [
+    // First, so the alternation below prefers it to the two lists it is made of.
+    [`(${controllerCel}) || (${breakGlassCel}) || `, '$policyExempt'],
     [controllerCel, '$controllerCel'],
     [breakGlassCel, '$breakGlassCel'],
     [S.fullname, '$fullname'],
@@ -89,14 +91,7 @@ function templatize(value: Json, path: string[]): Node {
   const key = path[path.length - 1]
   const parentKey = path[path.length - 2]
   if (Array.isArray(value)) {
-    return value.map((item, i) => {
-      const node = templatize(item, [...path, String(i)])
-      // The status policy's break-glass exemption exists only when break-glass identities do.
-      if (key === 'matchConditions' && typeof item === 'object' && item !== null && !Array.isArray(item) && JSON.stringify(item).includes(S.breakGlass)) {
-        return new Tpl('optional-item', '', 'ne $breakGlassCel "false"', node as { [key: string]: unknown })
-      }
-      return node
-    })
+    return value.map((item, i) => templatize(item, [...path, String(i)]))
   }
   if (value !== null && typeof value === 'object') {
     const out: { [key: string]: Node } = {}
@@ -144,17 +139,8 @@ function scalar(value: Json | Tpl): string {
 
 /** Emits YAML (with Helm template text) for a templatized tree. */
 function emit(node: Node, indent: number, lines: string[], annotations: string): void {
-  const pad = ' '.repeat(indent)
   if (Array.isArray(node)) {
-    for (const item of node) {
-      if (item instanceof Tpl && item.kind === 'optional-item') {
-        lines.push(`${pad}{{- if ${item.condition} }}`)
-        emitItem(item.content as Node, indent, lines, annotations)
-        lines.push(`${pad}{{- end }}`)
-        continue
-      }
-      emitItem(item, indent, lines, annotations)
-    }
+    for (const item of node) emitItem(item, indent, lines, annotations)
     return
   }
   if (node !== null && typeof node === 'object' && !(node instanceof Tpl)) {
@@ -235,6 +221,9 @@ export function admissionTemplate(): string {
     '{{- $service := include "runguard.webhookServiceName" . }}',
     '{{- $controllerCel := include "runguard.controllerCel" . }}',
     '{{- $breakGlassCel := include "runguard.breakGlassCel" . }}',
+    // The status policy's exemptions, as renderStatusPolicy writes them: each identity list that is not empty, then `||`.
+    '{{- $policyExempt := "" }}',
+    '{{- range (list $controllerCel $breakGlassCel) }}{{ if ne . "false" }}{{ $policyExempt = printf "%s(%s) || " $policyExempt . }}{{ end }}{{ end }}',
     '{{- $peopleFailurePolicy := include "runguard.peopleFailurePolicy" . }}',
     '{{- $timeoutSeconds := .Values.webhook.timeoutSeconds }}',
     '{{- $caBundle := include "runguard.caBundle" . }}',

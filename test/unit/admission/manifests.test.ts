@@ -5,8 +5,8 @@
  * test/integration/writers.test.ts.
  */
 import t from 'tap'
-import { renderAdmission, renderStatusPolicy, writerIdentities } from '../../../src/admission/manifests.ts'
-import { identityCel } from '../../../src/admission/writers.ts'
+import { renderAdmission, renderStatusPolicy, STATUS_POLICY_RULES, writerIdentities } from '../../../src/admission/manifests.ts'
+import { celString, identityCel } from '../../../src/admission/writers.ts'
 import { loadConfig } from '../../../src/config.ts'
 import { WEBHOOKS } from '../../../webhooks/index.ts'
 
@@ -85,19 +85,44 @@ t.test('no controller identities: webhooks are not split', async (t) => {
   t.notOk(names.some((n) => n.startsWith('controllers.')))
 })
 
-t.test('status policy: rules 6–8 for everyone but controllers and break-glass', async (t) => {
+t.test('status policy: rules 6–8 for everyone but controllers and break-glass, in one validation', async (t) => {
   const [policy, binding] = renderStatusPolicy(options) as Array<{ spec: Record<string, unknown>; metadata: { name: string } }>
   const spec = policy!.spec as {
     matchConstraints: { resourceRules: Array<{ resources: string[]; operations: string[] }> }
-    matchConditions: Array<{ name: string; expression: string }>
-    validations: Array<{ expression: string; message: string }>
+    matchConditions?: unknown
+    validations: Array<{ expression: string; messageExpression: string; message: string; reason: string }>
   }
   t.same(spec.matchConstraints.resourceRules[0]?.resources, ['agentruns/status', 'orchestrationruns/status', 'toolruns/status'])
   t.same(spec.matchConstraints.resourceRules[0]?.operations, ['UPDATE'])
-  t.same(spec.matchConditions.map((c) => c.name), ['not-a-controller', 'not-break-glass'])
-  t.match(spec.matchConditions[0]?.expression, /agents-sa/)
-  t.match(spec.matchConditions[1]?.expression, /oncall/)
-  t.match(spec.validations.map((v) => v.message), [/startedAt is immutable/, /finishedAt is immutable/, /phase is terminal/, /observedGeneration may not decrease/])
+  t.notOk('matchConditions' in spec, 'no matchConditions: the exemptions lead the one validation, so the API server prepares its input once')
+  t.equal(spec.validations.length, 1)
+  const [validation] = spec.validations
+  const controllers = identityCel(writerIdentities(config).controllers)
+  const breakGlass = identityCel(writerIdentities(config).breakGlass)
+  t.match(breakGlass, /oncall/)
+  t.equal(validation?.expression, `(${controllers}) || (${breakGlass}) || (${STATUS_POLICY_RULES.map((r) => `(${r.expression})`).join(' && ')})`, 'exempt first, then every rule')
+  // The message names the first rule broken, in order; each rule's text appears once, quoted for CEL.
+  const messages = STATUS_POLICY_RULES.map((r) => r.message)
+  t.match(messages, [/startedAt is immutable/, /finishedAt is immutable/, /phase is terminal/, /observedGeneration may not decrease/])
+  let rest = validation?.messageExpression ?? ''
+  for (const [i, rule] of STATUS_POLICY_RULES.entries()) {
+    const branch = i < STATUS_POLICY_RULES.length - 1 ? `!(${rule.expression}) ? '${rule.message}' : ` : `'${rule.message}'`
+    t.ok(rest.startsWith(branch), `message branch ${i + 1}: ${rule.message}`)
+    rest = rest.slice(branch.length)
+  }
+  t.equal(rest, '', 'nothing after the last rule')
+  t.equal(validation?.reason, 'Invalid')
+  t.match(validation?.message, /runguard status policy/, 'a fallback message should the message expression fail')
   t.equal((binding!.spec as { policyName: string }).policyName, policy!.metadata.name)
   t.same((binding!.spec as { validationActions: string[] }).validationActions, ['Deny'])
+})
+
+t.test('status policy without break-glass identities: only the controllers are exempt', async (t) => {
+  const [policy] = renderStatusPolicy({ ...options, breakGlass: { users: [], groups: [] } }) as Array<{ spec: { validations: Array<{ expression: string }> } }>
+  const controllers = identityCel(writerIdentities(config).controllers)
+  t.ok(policy?.spec.validations[0]?.expression.startsWith(`(${controllers}) || ((!(has(oldObject.status)`))
+})
+
+t.test('CEL string literals escape quotes and backslashes', async (t) => {
+  t.equal(celString("o'brien\\x"), "'o\\'brien\\\\x'")
 })
