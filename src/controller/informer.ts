@@ -71,7 +71,8 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
 
 export class Informer<T extends KubeObject = KubeObject> implements Lister<T> {
   readonly name: string
-  private readonly labelSelector: string | undefined
+  /** The selector every list and watch of this informer carries, if any. */
+  readonly labelSelector: string | undefined
   private readonly resyncMs: number
   private readonly logger: Logger
   private readonly clock: Clock

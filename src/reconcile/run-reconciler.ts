@@ -24,7 +24,7 @@ import type { InformerHandlers } from '../controller/informer.ts'
 import type { Lister } from '../controller/store.ts'
 import type { KubeObject } from '../kube/objects.ts'
 import { JOB_RESOURCE, WORKFLOW_RESOURCE } from '../kube/resources.ts'
-import { JOB_RUN_LABELS, LABEL_ORCHESTRATION_RUN, RUN_KINDS, runKindByName, type RunKind, type RunKindName } from '../kube/run-kinds.ts'
+import { LABEL_ORCHESTRATION_RUN, RUN_KINDS, runKindByName, type RunKind, type RunKindName } from '../kube/run-kinds.ts'
 import type { ChildRun } from './cancel.ts'
 import { PlanCallsFailed, runCalls, runEffects, writeStatus, type ExecutorDeps } from './executor.ts'
 import { isJobReported, isWatchedRecord, type MissingJob } from './job-missing.ts'
@@ -43,11 +43,16 @@ export type RunCache = Lister & { addHandlers?: (handlers: Pick<InformerHandlers
  * A Job cache that can also tell whether it is current and list from the API server when it is
  * not (the informers can; the unit tests' plain listers are always current).
  */
-export type JobCache = Lister & { isCurrent?: () => boolean; listLive?: (namespace: string, labelSelector: string) => Promise<KubeObject[]> }
+export type JobCache = Lister & {
+  /** The label selector the cache holds Jobs for: a run kind's child label selects that kind's own cache. */
+  labelSelector?: string | undefined
+  isCurrent?: () => boolean
+  listLive?: (namespace: string, labelSelector: string) => Promise<KubeObject[]>
+}
 
 export interface RunCaches {
   runs: Record<RunKindName, RunCache>
-  /** Job caches, one per label of JOB_RUN_LABELS and in its order: jobs[i] selects JOB_RUN_LABELS[i]. */
+  /** Every Job cache: the informers keep one per label of JOB_RUN_LABELS (a selector cannot OR two labels). */
   jobs: readonly JobCache[]
   /** Argo Workflow caches; undefined when that API is not served. */
   workflows?: readonly Lister[]
@@ -78,15 +83,15 @@ function byKey(objects: Iterable<KubeObject>): KubeObject[] {
 }
 
 /**
- * The Job caches to ask for a run's labelled Jobs: the one whose informer selects `kind`'s label.
- * It holds every Job labelled for such a run; another label's cache holds only the ones that carry
- * both labels, so asking it too adds only stale copies — or, listed live, one more LIST. Caches not
- * laid out one per label (a test's single cache) are all asked.
+ * The Job caches to ask for a run's labelled Jobs: the one whose informer selects `kind`'s label
+ * (by its own labelSelector, not by its place in the list). It holds every Job labelled for such a
+ * run; another label's cache holds only the ones that carry both labels, so asking it too adds only
+ * stale copies — or, listed live, one more LIST. Caches without such a selector (a test's single
+ * cache) are all asked.
  */
 function jobCachesFor(jobs: readonly JobCache[], kind: RunKind): readonly JobCache[] {
-  if (jobs.length !== JOB_RUN_LABELS.length) return jobs
-  const own = jobs[(JOB_RUN_LABELS as readonly string[]).indexOf(kind.childLabel)]
-  return own ? [own] : jobs
+  const own = jobs.filter((cache) => cache.labelSelector === kind.childLabel)
+  return own.length > 0 ? own : jobs
 }
 
 /**

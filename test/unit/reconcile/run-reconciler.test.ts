@@ -20,8 +20,8 @@ function setup(
     orchestrations?: KubeObject[]
     toolRuns?: KubeObject[]
     jobs?: KubeObject[]
-    /** Instead of `jobs`: one Job cache per label, as the informers are wired (agent-run, tool-run). */
-    jobsByLabel?: [KubeObject[], KubeObject[]]
+    /** Instead of `jobs`: one Job cache per label, each knowing its selector, as the informers are wired. */
+    jobsByLabel?: Array<[label: string, jobs: KubeObject[]]>
     workflows?: KubeObject[] | undefined
     config?: Partial<RunReconcilerConfig>
   } = {},
@@ -32,13 +32,13 @@ function setup(
   const clock = { now: T0_MS }
   const caches = {
     runs: { AgentRun: cacheOf(options.runs ?? []), OrchestrationRun: cacheOf(options.orchestrations ?? []), ToolRun: cacheOf(options.toolRuns ?? []) },
-    jobs: options.jobsByLabel ? options.jobsByLabel.map((jobs) => cacheOf(jobs)) : [cacheOf(options.jobs ?? [])],
+    jobs: options.jobsByLabel ? options.jobsByLabel.map(([labelSelector, jobs]) => ({ ...cacheOf(jobs), labelSelector })) : [cacheOf(options.jobs ?? [])],
     ...(options.workflows ? { workflows: [cacheOf(options.workflows)] } : {}),
   }
   for (const r of options.runs ?? []) api.put('agentruns', r)
   for (const r of options.orchestrations ?? []) api.put('orchestrationruns', r)
   for (const r of options.toolRuns ?? []) api.put('toolruns', r)
-  for (const j of [...(options.jobs ?? []), ...(options.jobsByLabel?.flat() ?? [])]) api.put('jobs', j)
+  for (const j of [...(options.jobs ?? []), ...(options.jobsByLabel?.flatMap(([, jobs]) => jobs) ?? [])]) api.put('jobs', j)
   const memory = new ReconcileMemory()
   const reconcile = createRunReconciler({
     config: { ...baseConfig, ...options.config },
@@ -173,16 +173,16 @@ t.test('cancel over Job caches that are not current: one LIST, through the infor
     { kind: 'AgentRun' as const, plural: 'agentruns', own: LABEL_AGENT_RUN, run: agentRun('r', { cancel: true, status: { phase: 'Running' } }), created: job('r-new', 'r') },
     { kind: 'ToolRun' as const, plural: 'toolruns', own: LABEL_TOOL_RUN, run: toolRun('r', { cancel: true, status: { phase: 'Running' } }), created: job('r-new', 'r', { label: 'tool' }) },
   ]
-  for (const c of cases) {
-    t.test(c.kind, async (t) => {
+  // The caches in either order: the run kind's own is found by its selector, not by its place.
+  for (const c of cases.flatMap((c) => [{ ...c, labels: [LABEL_AGENT_RUN, LABEL_TOOL_RUN] }, { ...c, labels: [LABEL_TOOL_RUN, LABEL_AGENT_RUN] }])) {
+    t.test(`${c.kind}, caches ${c.labels.join(' then ')}`, async (t) => {
       // A Job carrying both labels (an AgentRun's Job made for a ToolRun) sits in both caches.
       const shared = bothLabels('r-both', 'r', 'r')
-      const s = setup({ ...(c.kind === 'AgentRun' ? { runs: [c.run] } : { toolRuns: [c.run] }), jobsByLabel: [[shared], [shared]] })
+      const s = setup({ ...(c.kind === 'AgentRun' ? { runs: [c.run] } : { toolRuns: [c.run] }), jobsByLabel: c.labels.map((label) => [label, [shared]]) })
       s.api.put('jobs', c.created)
       const lists: string[] = []
       const live = [shared, c.created]
-      goStale(s.caches.jobs[0]!, LABEL_AGENT_RUN, live, lists)
-      goStale(s.caches.jobs[1]!, LABEL_TOOL_RUN, live, lists)
+      for (const [i, label] of c.labels.entries()) goStale(s.caches.jobs[i]!, label, live, lists)
       t.same(await s.reconcile({ kind: c.kind, namespace: 'agents', name: 'r' }), done())
       t.same(lists, [`${c.own} agents ${c.own}=r`], 'one LIST, by the run’s own label')
       t.same(
@@ -196,7 +196,7 @@ t.test('cancel over Job caches that are not current: one LIST, through the infor
 
   t.test('only the other label’s cache is not current: the run’s own cache answers, no LIST', async (t) => {
     const run = agentRun('r', { cancel: true, status: { phase: 'Running' } })
-    const s = setup({ runs: [run], jobsByLabel: [[job('r-job', 'r')], []] })
+    const s = setup({ runs: [run], jobsByLabel: [[LABEL_AGENT_RUN, [job('r-job', 'r')]], [LABEL_TOOL_RUN, []]] })
     Object.assign(s.caches.jobs[0]!, { isCurrent: () => true, listLive: async () => t.fail('the agent-run cache is current') })
     const lists: string[] = []
     goStale(s.caches.jobs[1]!, LABEL_TOOL_RUN, [], lists)
