@@ -5,9 +5,12 @@
  *   none         no admission webhook, no policy
  *   floor        a bare Fastify webhook (bench/floor-server.ts, answers "allowed") registered with
  *                runguard's rules and writer split but no status-write matchConditions: what any
- *                webhook called on every status write costs (two HTTPS calls per write)
+ *                webhook called on every status write costs (an HTTPS call per webhook the write
+ *                meets: two for a person's status write, one for a controller's)
  *   unfiltered   runguard as it was before the status-write matchConditions (its status policy too)
  *   runguard     runguard as shipped: webhooks/ rendered by renderAdmission, status policy included
+ *   structure    the same configurations and policy with every webhook's own condition `false`:
+ *                what the writer split and the policy cost the API server when runguard is never called
  *   policy       a ValidatingAdmissionPolicy implementing the CEL-expressible status rules (6, 7,
  *                8, 9's phase and order), no webhook
  * The workload: BENCH_WRITERS (16) status writers, each on its own keep-alive connection and its
